@@ -1,0 +1,210 @@
+/*
+ * semcl — fused semantic-consistency losses for recommender training.
+ *
+ * Two losses (see README.md and SPEC): for a batch of B samples with logits
+ * score_raw[B], score_pos[B], labels y[B] (float in [0,1]) and sign_b = 2*y_b - 1:
+ *
+ *   positive-only:  L = mean_b BCE(score_raw_b, y_b)
+ *                     + lambda * mean_b softplus(-sign_b * (score_pos_b - score_raw_b))
+ *   pairwise:       L = mean_b BCE(score_raw_b, y_b)
+ *                     + lambda * mean_{b,k} softplus(-sign_b * (score_pos_b - score_neg_{b,k}))
+ *
+ * Each is computed in one fused pass, optionally with its exact gradients.
+ *
+ * Conventions (every entry point):
+ *  - Sizes are int64_t. Inputs are const. Outputs are overwritten, never accumulated.
+ *  - On any error nothing is written to any output, and the context's last-error message
+ *    says which argument was wrong and why. The library never prints, aborts or exits.
+ *  - On a CPU context every array is host memory; on a CUDA context every array is device
+ *    memory (or managed memory). A pointer in the wrong space is refused with
+ *    SEMCL_STATUS_WRONG_MEMORY_SPACE where the library can tell (CUDA builds).
+ *  - One context per thread: a context is not safe to use from two threads at once.
+ *    Distinct contexts are independent.
+ *
+ * This header includes no CUDA header: a stream is passed as `struct CUstream_st *`,
+ * which is the type behind `cudaStream_t`.
+ */
+#ifndef SEMCL_SEMCL_H
+#define SEMCL_SEMCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SEMCL_VERSION_MAJOR 0
+#define SEMCL_VERSION_MINOR 1
+#define SEMCL_VERSION_PATCH 0
+/* MAJOR*10000 + MINOR*100 + PATCH, as returned by semcl_version_number(). */
+#define SEMCL_VERSION_NUMBER \
+  (SEMCL_VERSION_MAJOR * 10000 + SEMCL_VERSION_MINOR * 100 + SEMCL_VERSION_PATCH)
+
+#if defined(_WIN32) && defined(SEMCL_BUILDING_LIBRARY)
+#define SEMCL_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define SEMCL_API __attribute__((visibility("default")))
+#else
+#define SEMCL_API
+#endif
+
+/* Status codes. The numeric values are part of the ABI and never change. */
+typedef enum semcl_status {
+  SEMCL_STATUS_SUCCESS = 0,
+  SEMCL_STATUS_NULL_CONTEXT = 1,          /* the context argument is NULL */
+  SEMCL_STATUS_NULL_POINTER = 2,          /* a required pointer argument is NULL */
+  SEMCL_STATUS_INVALID_SIZE = 3,          /* B <= 0 or K <= 0 */
+  SEMCL_STATUS_SIZE_OVERFLOW = 4,         /* B*K (or a byte count) overflows int64 */
+  SEMCL_STATUS_NON_FINITE_SCALAR = 5,     /* lambda or grad_scale is NaN or +-inf */
+  SEMCL_STATUS_INVALID_ENUM = 6,          /* unknown backend or reduction value */
+  SEMCL_STATUS_ALIASING = 7,              /* an output overlaps an input or another output */
+  SEMCL_STATUS_BACKEND_UNAVAILABLE = 8,   /* the requested backend is not built or has no device */
+  SEMCL_STATUS_WRONG_MEMORY_SPACE = 9,    /* host pointer on a CUDA context, or the reverse */
+  SEMCL_STATUS_OUT_OF_MEMORY = 10,        /* host or device allocation failed */
+  SEMCL_STATUS_CUDA_ERROR = 11,           /* a CUDA runtime or cuBLAS call failed */
+  SEMCL_STATUS_INVALID_VALUE = 12,        /* other bad value: thread count, workspace size */
+  SEMCL_STATUS_INTERNAL_ERROR = 13        /* a bug in semcl: please report it */
+} semcl_status_t;
+
+typedef enum semcl_backend {
+  SEMCL_BACKEND_AUTO = 0, /* CUDA when built with it and a device is usable, else CPU */
+  SEMCL_BACKEND_CPU = 1,
+  SEMCL_BACKEND_CUDA = 2
+} semcl_backend_t;
+
+typedef enum semcl_reduction {
+  SEMCL_REDUCTION_MEAN = 0, /* the seed's behaviour: one value of each loss */
+  SEMCL_REDUCTION_SUM = 1,  /* B times the mean */
+  SEMCL_REDUCTION_NONE = 2  /* B per-sample values of each loss */
+} semcl_reduction_t;
+
+typedef struct semcl_context semcl_context;
+/* The CUDA runtime's stream type (cudaStream_t is `struct CUstream_st *`). */
+struct CUstream_st;
+
+/* ---- version and status ------------------------------------------------------------- */
+
+/* SEMCL_VERSION_NUMBER of the library actually loaded (may differ from the header's). */
+SEMCL_API unsigned semcl_version_number(void);
+/* "MAJOR.MINOR.PATCH"; never NULL. */
+SEMCL_API const char *semcl_version_string(void);
+/* The enumerator's name, e.g. "SEMCL_STATUS_ALIASING"; never NULL (unknown values give
+ * "SEMCL_STATUS_UNKNOWN"). */
+SEMCL_API const char *semcl_status_name(semcl_status_t status);
+/* A one-line English description; never NULL. */
+SEMCL_API const char *semcl_status_string(semcl_status_t status);
+/* Whether the library was built with the CUDA backend (1) or not (0). */
+SEMCL_API int semcl_has_cuda_build(void);
+
+/* ---- context ------------------------------------------------------------------------ */
+
+/* Creates a context on `backend`. On success *ctx holds it; on failure *ctx is set to NULL
+ * (when ctx itself is not NULL). An explicit SEMCL_BACKEND_CUDA request on a build or a
+ * machine without a usable device returns SEMCL_STATUS_BACKEND_UNAVAILABLE: there is no
+ * silent fallback. SEMCL_BACKEND_AUTO never fails for lack of a device. */
+SEMCL_API semcl_status_t semcl_create(semcl_context **ctx, semcl_backend_t backend);
+/* Frees the context and everything it owns (workspace, handles). NULL is a no-op. */
+SEMCL_API void semcl_destroy(semcl_context *ctx);
+/* The backend the context actually runs on (CPU or CUDA, never AUTO). */
+SEMCL_API semcl_status_t semcl_get_backend(const semcl_context *ctx, semcl_backend_t *backend);
+/* Detail for the last failed call on this context ("" after a success); never NULL.
+ * With ctx == NULL it returns a fixed text about the NULL context. */
+SEMCL_API const char *semcl_last_error(const semcl_context *ctx);
+
+/* CPU worker threads for this context: 1..1024, or 0 for the number of online cores
+ * (the default). Results are bitwise identical for every thread count. On a CUDA context the
+ * value is stored and only used by host-side work. */
+SEMCL_API semcl_status_t semcl_set_threads(semcl_context *ctx, int threads);
+SEMCL_API semcl_status_t semcl_get_threads(const semcl_context *ctx, int *threads);
+
+/* The CUDA stream on which a CUDA context enqueues all of its work (NULL = legacy default
+ * stream). On a CPU context the stream is stored, returned by semcl_get_stream and otherwise
+ * ignored. Setting a stream keeps the context's workspace. */
+SEMCL_API semcl_status_t semcl_set_stream(semcl_context *ctx, struct CUstream_st *stream);
+SEMCL_API semcl_status_t semcl_get_stream(const semcl_context *ctx, struct CUstream_st **stream);
+
+/* Waits until all work enqueued by this context has finished (no-op on the CPU). */
+SEMCL_API semcl_status_t semcl_synchronize(semcl_context *ctx);
+
+/* ---- workspace ---------------------------------------------------------------------- */
+
+/* The loss families, for workspace queries. */
+typedef enum semcl_loss_kind {
+  SEMCL_LOSS_POSITIVE_ONLY = 0,
+  SEMCL_LOSS_POS_NEG = 1
+} semcl_loss_kind_t;
+
+/* Bytes of workspace a call of `kind` with these sizes needs on this context (for the
+ * positive-only loss pass K = 1). The context allocates and reuses its own workspace unless
+ * the caller provides one with semcl_set_workspace. */
+SEMCL_API semcl_status_t semcl_get_workspace_size(const semcl_context *ctx, semcl_loss_kind_t kind,
+                                                  int64_t B, int64_t K, size_t *bytes);
+/* Use caller-owned memory (host memory on a CPU context, device memory on a CUDA context,
+ * 16-byte aligned) as workspace instead of the context's own. A call that needs more than
+ * `bytes` fails with SEMCL_STATUS_INVALID_VALUE and writes nothing. (NULL, 0) returns to
+ * the context's own workspace. The memory must stay valid until it is replaced or the context
+ * is destroyed. */
+SEMCL_API semcl_status_t semcl_set_workspace(semcl_context *ctx, void *workspace, size_t bytes);
+
+/* ---- buffers in the context's memory space -------------------------------------------- */
+/* For C users who do not call CUDA themselves. On a CPU context these are malloc/memcpy;
+ * on a CUDA context device memory and stream-ordered copies on the context's stream
+ * (semcl_download waits for the copy to finish, so the host data is ready on return). */
+SEMCL_API semcl_status_t semcl_buffer_alloc(semcl_context *ctx, void **ptr, size_t bytes);
+SEMCL_API semcl_status_t semcl_buffer_free(semcl_context *ctx, void *ptr); /* NULL is a no-op */
+SEMCL_API semcl_status_t semcl_upload(semcl_context *ctx, void *dst, const void *host_src,
+                                      size_t bytes);
+SEMCL_API semcl_status_t semcl_download(semcl_context *ctx, void *host_dst, const void *src,
+                                        size_t bytes);
+
+/* ---- the losses --------------------------------------------------------------------- */
+/*
+ * Shapes:  score_raw, score_pos, y: (B)     score_neg, grad_neg: (B,K) row-major
+ *          loss, loss_ctr, loss_aux: (1) for MEAN and SUM, (B) for NONE
+ *
+ * loss_aux is L_pos (positive-only) or L_pair (pairwise); loss = loss_ctr + lambda*loss_aux.
+ * loss, loss_ctr and loss_aux are required.
+ *
+ * Gradients (forward_backward): gradients of loss, multiplied by the upstream gradient
+ *   g = grad_scale * (grad_upstream ? grad_upstream[0] : 1)      for MEAN and SUM
+ *   g_b = grad_scale * (grad_upstream ? grad_upstream[b] : 1)    for NONE (per sample)
+ * grad_upstream lives in the context's memory space (device memory on CUDA), so a framework
+ * can pass its upstream gradient without a host synchronisation; NULL means 1.
+ * Any of grad_raw, grad_pos, grad_neg may be NULL to skip it.
+ *
+ * Aliasing: the only overlap allowed is grad_neg == score_neg exactly (in-place gradient,
+ * saving B*K floats). Every other overlap between an output and an input, or between two
+ * outputs, is refused with SEMCL_STATUS_ALIASING.
+ *
+ * Non-finite scores: NaN propagates to the losses and gradients it touches; +-inf give the
+ * mathematical limits (softplus(+inf) = +inf, softplus(-inf) = 0, BCE(+inf, 1) = 0).
+ * Non-finite lambda or grad_scale are argument errors.
+ */
+SEMCL_API semcl_status_t semcl_positive_only_forward(
+    semcl_context *ctx, int64_t B, const float *score_raw, const float *score_pos,
+    const float *y, float lambda, semcl_reduction_t reduction, float *loss, float *loss_ctr,
+    float *loss_aux);
+
+SEMCL_API semcl_status_t semcl_positive_only_forward_backward(
+    semcl_context *ctx, int64_t B, const float *score_raw, const float *score_pos,
+    const float *y, float lambda, semcl_reduction_t reduction, float grad_scale,
+    const float *grad_upstream, float *loss, float *loss_ctr, float *loss_aux, float *grad_raw,
+    float *grad_pos);
+
+SEMCL_API semcl_status_t semcl_pos_neg_forward(
+    semcl_context *ctx, int64_t B, int64_t K, const float *score_raw, const float *score_pos,
+    const float *score_neg, const float *y, float lambda, semcl_reduction_t reduction,
+    float *loss, float *loss_ctr, float *loss_aux);
+
+SEMCL_API semcl_status_t semcl_pos_neg_forward_backward(
+    semcl_context *ctx, int64_t B, int64_t K, const float *score_raw, const float *score_pos,
+    const float *score_neg, const float *y, float lambda, semcl_reduction_t reduction,
+    float grad_scale, const float *grad_upstream, float *loss, float *loss_ctr, float *loss_aux,
+    float *grad_raw, float *grad_pos, float *grad_neg);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SEMCL_SEMCL_H */

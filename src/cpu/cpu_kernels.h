@@ -1,0 +1,19 @@
+/* cpu_kernels.h — the CPU loss kernels and their workspace needs (not installed). */
+#ifndef SEMCL_CPU_KERNELS_H
+#define SEMCL_CPU_KERNELS_H
+
+#include "../semcl_internal.h"
+
+/* Bytes of host workspace for one call with `threads` threads. */
+size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads);
+size_t semcl_cpu_positive_only_workspace(int64_t B);
+
+/* Runs a validated problem; `workspace` holds at least the bytes above. Cannot fail. */
+void semcl_cpu_pos_neg(const semcl_problem *p, int threads, void *workspace);
+void semcl_cpu_positive_only(const semcl_problem *p, int threads, void *workspace);
+
+/* Fixed-order fp64 sum of per-block partials (shared by both losses). */
+void semcl_cpu_finish_reduction(const semcl_problem *p, const double *block_ctr,
+                                const double *block_aux, int64_t blocks);
+
+#endif /* SEMCL_CPU_KERNELS_H */

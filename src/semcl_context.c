@@ -1,0 +1,176 @@
+/* semcl_context.c — context lifetime, settings, error messages and workspace. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "semcl_internal.h"
+
+semcl_status_t semcl_fail(semcl_context *ctx, semcl_status_t status, const char *format, ...) {
+  if (ctx) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(ctx->message, sizeof ctx->message, format, args);
+    va_end(args);
+  }
+  return status;
+}
+
+void semcl_clear_error(semcl_context *ctx) { ctx->message[0] = '\0'; }
+
+const char *semcl_last_error(const semcl_context *ctx) {
+  return ctx ? ctx->message : "semcl_last_error: the context is NULL";
+}
+
+int semcl_effective_threads(const semcl_context *ctx) {
+  if (ctx->threads > 0) return ctx->threads;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (online < 1) return 1;
+  return online > SEMCL_MAX_THREADS ? SEMCL_MAX_THREADS : (int)online;
+}
+
+semcl_status_t semcl_create(semcl_context **out, semcl_backend_t backend) {
+  if (!out) return SEMCL_STATUS_NULL_POINTER;
+  *out = NULL;
+  if (backend != SEMCL_BACKEND_AUTO && backend != SEMCL_BACKEND_CPU &&
+      backend != SEMCL_BACKEND_CUDA)
+    return SEMCL_STATUS_INVALID_ENUM;
+  const semcl_backend_ops *ops = &semcl_cpu_backend;
+  semcl_backend_t chosen = SEMCL_BACKEND_CPU;
+#if defined(SEMCL_HAVE_CUDA)
+  const int cuda_usable = semcl_cuda_device_usable();
+  if (backend == SEMCL_BACKEND_CUDA || (backend == SEMCL_BACKEND_AUTO && cuda_usable)) {
+    if (!cuda_usable) return SEMCL_STATUS_BACKEND_UNAVAILABLE;
+    ops = &semcl_cuda_backend;
+    chosen = SEMCL_BACKEND_CUDA;
+  }
+#else
+  if (backend == SEMCL_BACKEND_CUDA) return SEMCL_STATUS_BACKEND_UNAVAILABLE;
+#endif
+  semcl_context *ctx = (semcl_context *)calloc(1, sizeof *ctx);
+  if (!ctx) return SEMCL_STATUS_OUT_OF_MEMORY;
+  ctx->backend = chosen;
+  ctx->ops = ops;
+#if defined(SEMCL_HAVE_CUDA)
+  if (chosen == SEMCL_BACKEND_CUDA) {
+    const semcl_status_t st = semcl_cuda_init_context(ctx);
+    if (st != SEMCL_STATUS_SUCCESS) {
+      free(ctx);
+      return st;
+    }
+  }
+#endif
+  *out = ctx;
+  return SEMCL_STATUS_SUCCESS;
+}
+
+void semcl_destroy(semcl_context *ctx) {
+  if (!ctx) return;
+  if (ctx->own_workspace) ctx->ops->buffer_free(ctx, ctx->own_workspace);
+  if (ctx->ops->release) ctx->ops->release(ctx);
+  free(ctx);
+}
+
+semcl_status_t semcl_get_backend(const semcl_context *ctx, semcl_backend_t *backend) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (!backend) return SEMCL_STATUS_NULL_POINTER;
+  *backend = ctx->backend;
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_set_threads(semcl_context *ctx, int threads) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (threads < 0 || threads > SEMCL_MAX_THREADS)
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
+                      "semcl_set_threads: threads = %d, must be 0 (all cores) or 1..%d", threads,
+                      SEMCL_MAX_THREADS);
+  ctx->threads = threads;
+  semcl_clear_error(ctx);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_get_threads(const semcl_context *ctx, int *threads) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (!threads) return SEMCL_STATUS_NULL_POINTER;
+  *threads = ctx->threads;
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_set_stream(semcl_context *ctx, struct CUstream_st *stream) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  ctx->stream = stream; /* the workspace is stream-ordered memory of the context: kept */
+  semcl_clear_error(ctx);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_get_stream(const semcl_context *ctx, struct CUstream_st **stream) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (!stream) return SEMCL_STATUS_NULL_POINTER;
+  *stream = ctx->stream;
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_synchronize(semcl_context *ctx) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  semcl_clear_error(ctx);
+  return ctx->ops->synchronize(ctx);
+}
+
+semcl_status_t semcl_acquire_workspace(semcl_context *ctx, size_t bytes, semcl_alloc_fn alloc,
+                                       semcl_free_fn release, void **workspace) {
+  if (ctx->user_workspace) {
+    if (ctx->user_workspace_bytes < bytes)
+      return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
+                        "workspace: the caller's workspace has %zu bytes, this call needs %zu "
+                        "(see semcl_get_workspace_size)",
+                        ctx->user_workspace_bytes, bytes);
+    *workspace = ctx->user_workspace;
+    return SEMCL_STATUS_SUCCESS;
+  }
+  if (ctx->own_workspace_bytes < bytes || !ctx->own_workspace) {
+    /* Grow geometrically so that slowly growing batches do not reallocate every call. */
+    size_t grown = ctx->own_workspace_bytes + ctx->own_workspace_bytes / 2;
+    if (grown < bytes) grown = bytes;
+    if (grown < 256) grown = 256;
+    void *mem = alloc(ctx, grown);
+    if (!mem) {
+      if (ctx->message[0] == '\0')
+        semcl_fail(ctx, SEMCL_STATUS_OUT_OF_MEMORY,
+                   "workspace: allocating %zu bytes failed", grown);
+      return SEMCL_STATUS_OUT_OF_MEMORY;
+    }
+    if (ctx->own_workspace) release(ctx, ctx->own_workspace);
+    ctx->own_workspace = mem;
+    ctx->own_workspace_bytes = grown;
+  }
+  *workspace = ctx->own_workspace;
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_set_workspace(semcl_context *ctx, void *workspace, size_t bytes) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if ((workspace == NULL) != (bytes == 0))
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
+                      "semcl_set_workspace: workspace %s NULL but bytes = %zu; pass (NULL, 0) "
+                      "to return to the context's own workspace",
+                      workspace ? "is not" : "is", bytes);
+  if (((uintptr_t)workspace & 15u) != 0)
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
+                      "semcl_set_workspace: workspace must be 16-byte aligned");
+  ctx->user_workspace = workspace;
+  ctx->user_workspace_bytes = bytes;
+  semcl_clear_error(ctx);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_get_workspace_size(const semcl_context *ctx, semcl_loss_kind_t kind,
+                                        int64_t B, int64_t K, size_t *bytes) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (!bytes) return SEMCL_STATUS_NULL_POINTER;
+  if (kind != SEMCL_LOSS_POSITIVE_ONLY && kind != SEMCL_LOSS_POS_NEG)
+    return SEMCL_STATUS_INVALID_ENUM;
+  if (B <= 0 || K <= 0) return SEMCL_STATUS_INVALID_SIZE;
+  if (K > INT64_MAX / B) return SEMCL_STATUS_SIZE_OVERFLOW;
+  return ctx->ops->workspace_size(ctx, kind, B, kind == SEMCL_LOSS_POS_NEG ? K : 1, bytes);
+}

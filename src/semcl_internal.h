@@ -1,0 +1,96 @@
+/* semcl_internal.h — the context and the backend interface (not installed). */
+#ifndef SEMCL_INTERNAL_H
+#define SEMCL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "semcl/semcl.h"
+
+#define SEMCL_MESSAGE_CAPACITY 512
+#define SEMCL_MAX_THREADS 1024
+
+/* One validated call: the public entry points fill it and hand it to a backend. */
+typedef struct semcl_problem {
+  semcl_loss_kind_t kind;
+  int64_t B;
+  int64_t K; /* 1 for the positive-only loss */
+  const float *score_raw;
+  const float *score_pos;
+  const float *score_neg; /* NULL for the positive-only loss */
+  const float *y;
+  float lambda;
+  semcl_reduction_t reduction;
+  float grad_scale;
+  const float *grad_upstream; /* may be NULL (= 1) */
+  float *loss;
+  float *loss_ctr;
+  float *loss_aux;
+  float *grad_raw; /* each gradient may be NULL */
+  float *grad_pos;
+  float *grad_neg;
+} semcl_problem;
+
+typedef struct semcl_backend_ops {
+  semcl_status_t (*run)(semcl_context *ctx, const semcl_problem *problem);
+  semcl_status_t (*workspace_size)(const semcl_context *ctx, semcl_loss_kind_t kind, int64_t B,
+                                   int64_t K, size_t *bytes);
+  /* Refuses pointers in the wrong memory space (may be NULL: nothing to check). */
+  semcl_status_t (*check_pointers)(semcl_context *ctx, const void *const *pointers,
+                                   const char *const *names, int count);
+  semcl_status_t (*buffer_alloc)(semcl_context *ctx, void **ptr, size_t bytes);
+  semcl_status_t (*buffer_free)(semcl_context *ctx, void *ptr);
+  semcl_status_t (*upload)(semcl_context *ctx, void *dst, const void *src, size_t bytes);
+  semcl_status_t (*download)(semcl_context *ctx, void *dst, const void *src, size_t bytes);
+  semcl_status_t (*synchronize)(semcl_context *ctx);
+  void (*release)(semcl_context *ctx); /* frees backend state; called by semcl_destroy */
+} semcl_backend_ops;
+
+struct semcl_context {
+  semcl_backend_t backend;
+  const semcl_backend_ops *ops;
+  int threads; /* 0 = all online cores */
+  struct CUstream_st *stream;
+  /* Workspace: the context's own (owned) or the caller's (borrowed). */
+  void *own_workspace;
+  size_t own_workspace_bytes;
+  void *user_workspace;
+  size_t user_workspace_bytes;
+  void *backend_state; /* owned by the backend (CUDA: device, handles) */
+  char message[SEMCL_MESSAGE_CAPACITY];
+};
+
+/* Records a formatted detail message and returns `status` (for `return semcl_fail(...)`). */
+semcl_status_t semcl_fail(semcl_context *ctx, semcl_status_t status, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void semcl_clear_error(semcl_context *ctx);
+
+/* The CPU thread count to use for this call (resolves 0 to the online core count). */
+int semcl_effective_threads(const semcl_context *ctx);
+
+/* Workspace of at least `bytes` in the backend's memory space: the caller's if one was set
+ * (INVALID_VALUE when too small), else the context's own, grown with `grow` when needed. */
+typedef void *(*semcl_alloc_fn)(semcl_context *ctx, size_t bytes);
+typedef void (*semcl_free_fn)(semcl_context *ctx, void *ptr);
+semcl_status_t semcl_acquire_workspace(semcl_context *ctx, size_t bytes, semcl_alloc_fn alloc,
+                                       semcl_free_fn release, void **workspace);
+
+extern const semcl_backend_ops semcl_cpu_backend;
+
+/* CUDA backend (cuda/): only in builds with SEMCL_HAVE_CUDA. */
+#if defined(SEMCL_HAVE_CUDA)
+extern const semcl_backend_ops semcl_cuda_backend;
+/* 1 if a CUDA device is usable (survives a missing driver), else 0. */
+int semcl_cuda_device_usable(void);
+/* Sets up backend_state on a new context; on failure sets the message. */
+semcl_status_t semcl_cuda_init_context(semcl_context *ctx);
+/* For CPU contexts: WRONG_MEMORY_SPACE (with the argument's name) if any pointer is device
+ * memory; host, pinned and managed memory pass. */
+semcl_status_t semcl_cuda_refuse_device_pointers(semcl_context *ctx, const void *const *pointers,
+                                                 const char *const *names, int count);
+#endif
+
+#endif /* SEMCL_INTERNAL_H */

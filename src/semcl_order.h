@@ -1,0 +1,80 @@
+/*
+ * semcl_order.h — the canonical reduction order and the fp64 row epilogue, shared by every
+ * backend. Following this order (rather than "whatever the threads do") is what makes the
+ * losses and grad_pos bitwise identical across thread counts, SIMD widths and CPU vs CUDA.
+ *
+ * Row sums over the K negatives of a row (loss 2):
+ *   - the row is cut into chunks of SEMCL_CHUNK elements (the last may be shorter);
+ *   - within a chunk, lane j (0 <= j < SEMCL_LANES) adds, in fp32 and in increasing order,
+ *     the elements j, j + SEMCL_LANES, j + 2*SEMCL_LANES, ... starting from 0.0f;
+ *   - the lanes are folded by the tree  a[j] += a[j + w]  for w = 16, 8, 4, 2, 1 (fp32),
+ *     which is exactly what a warp's shuffle-down reduction computes;
+ *   - chunk values are added in fp64, in chunk order, starting from 0.0.
+ * fp32 over at most 32 terms keeps the error tiny; fp64 across chunks keeps sums over 1e9
+ * terms accurate (a plain fp32 running sum stalls near 2^24).
+ *
+ * Sums over rows (MEAN and SUM): rows are grouped in blocks of SEMCL_ROW_BLOCK; each block is
+ * summed in fp64 in row order, then the block sums are added in fp64 in block order.
+ */
+#ifndef SEMCL_ORDER_H
+#define SEMCL_ORDER_H
+
+#include "semcl_math.h"
+
+#define SEMCL_LANES 32
+#define SEMCL_CHUNK 1024
+#define SEMCL_ROW_BLOCK 256
+
+/* Folds SEMCL_LANES partial sums in the canonical tree order; result in lanes[0]. */
+SEMCL_FN float semcl_fold_lanes(float *lanes) {
+  for (int w = SEMCL_LANES / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) lanes[j] = lanes[j] + lanes[j + w];
+  return lanes[0];
+}
+
+/* The upstream gradient of row b as a double: grad_scale times the caller's value
+ * (grad_upstream[0] for MEAN/SUM, grad_upstream[b] for NONE), divided by B for MEAN. */
+SEMCL_FN double semcl_row_grad_scale(double grad_scale, double upstream, int is_mean, int64_t B) {
+  const double g = grad_scale * upstream;
+  return is_mean ? g / (double)B : g;
+}
+
+/* Loss 2: the fp32 coefficient of sigmoid(t_bk) in grad_neg_bk (known before the row pass). */
+SEMCL_FN float semcl_pos_neg_neg_coef(double row_scale, float lambda, float neg_sign, int64_t K) {
+  return (float)(-(row_scale * (double)lambda * (double)neg_sign) / (double)K);
+}
+
+/* Loss 2: grad_pos_b from the row's fp64 sigmoid sum. */
+SEMCL_FN float semcl_pos_neg_pos_grad(double row_scale, float lambda, float neg_sign,
+                                      double sigmoid_sum, int64_t K) {
+  return (float)((row_scale * (double)lambda * (double)neg_sign) * sigmoid_sum / (double)K);
+}
+
+/* Loss 1: both gradients of row b. */
+SEMCL_FN void semcl_positive_only_grads(double row_scale, float lambda, float neg_sign,
+                                        float dbce, float sigmoid_t, float *grad_raw,
+                                        float *grad_pos) {
+  const double aux_part = (double)lambda * (double)neg_sign * (double)sigmoid_t;
+  *grad_raw = (float)(row_scale * ((double)dbce - aux_part));
+  *grad_pos = (float)(row_scale * aux_part);
+}
+
+/* The three per-sample losses for reduction NONE. */
+SEMCL_FN void semcl_row_losses(float ctr, double aux, float lambda, float *loss, float *loss_ctr,
+                               float *loss_aux) {
+  *loss_ctr = ctr;
+  *loss_aux = (float)aux;
+  *loss = (float)((double)ctr + (double)lambda * aux);
+}
+
+/* The three reduced losses from the fp64 sums over rows. */
+SEMCL_FN void semcl_reduced_losses(double ctr_sum, double aux_sum, float lambda, int is_mean,
+                                   int64_t B, float *loss, float *loss_ctr, float *loss_aux) {
+  const double ctr = is_mean ? ctr_sum / (double)B : ctr_sum;
+  const double aux = is_mean ? aux_sum / (double)B : aux_sum;
+  *loss_ctr = (float)ctr;
+  *loss_aux = (float)aux;
+  *loss = (float)(ctr + (double)lambda * aux);
+}
+
+#endif /* SEMCL_ORDER_H */
