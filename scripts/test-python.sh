@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Python binding tests (semcl.torch) against a built libsemcl, and optionally a pip install check.
+#
+#   scripts/test-python.sh LIBSEMCL_SO [--pip] [-- PYTEST_ARGS...]
+#
+#   LIBSEMCL_SO  path of a built libsemcl.so (e.g. build/libsemcl.so); nothing is built for it.
+#   --pip        also copy the working tree (no build dirs, no .git) to a temporary directory,
+#                `pip install` it into a throw-away virtual environment (system site packages, so
+#                the system torch is visible; needs network access for scikit-build-core) and
+#                run the same tests against the installed package. SEMCL_CUDA (AUTO|ON|OFF) in
+#                the environment is passed on to the build; default OFF here to keep it quick.
+#
+# PyTorch comes from $PYTHON (default /usr/bin/python3, Debian's python3-torch).
+# Exit status: non-zero if any test fails.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ $# -ge 1 ]] || usage
+lib=$1; shift
+do_pip=0
+pytest_args=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --pip) do_pip=1 ;;
+    --) shift; pytest_args=("$@"); break ;;
+    -h|--help) usage ;;
+    *) echo "test-python.sh: unknown argument '$1'" >&2; usage ;;
+  esac
+  shift
+done
+[[ -f $lib ]] || { echo "test-python.sh: no library at '$lib'" >&2; exit 2; }
+lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
+
+if ! "$PYTHON" -c 'import torch, pytest' 2>/dev/null; then
+  echo "test-python.sh: $PYTHON lacks torch or pytest (Debian: apt-get install python3-torch python3-pytest)" >&2
+  exit 2
+fi
+
+cd "$here"
+echo "== semcl Python tests: $lib"
+PYTHONPATH=python SEMCL_LIBRARY=$lib "$PYTHON" -m pytest tests/python -q -p no:cacheprovider \
+  -rs "${pytest_args[@]}"
+
+if [[ $do_pip == 1 ]]; then
+  tmp=$(mktemp -d /tmp/semcl-pip.XXXXXX)
+  trap 'rm -rf "$tmp"' EXIT
+  echo "== pip install check in $tmp"
+  mkdir "$tmp/src"
+  # the working tree as a user would have it (uncommitted files included), without build dirs
+  tar -C "$here" --exclude='./build*' --exclude='./.git' --exclude='__pycache__' \
+      --exclude='./python/semcl/_lib' -cf - . | tar -C "$tmp/src" -xf -
+  "$PYTHON" -m venv --system-site-packages "$tmp/venv"
+  SEMCL_CUDA=${SEMCL_CUDA:-OFF} "$tmp/venv/bin/pip" install --quiet "$tmp/src"
+  (
+    cd "$tmp/src"  # the tests, run against the installed package (not python/ of the tree)
+    env -u SEMCL_LIBRARY -u PYTHONPATH "$tmp/venv/bin/python" -c \
+      'import semcl, os; p = semcl.library_path(); print("installed:", semcl.__file__, p); assert "site-packages" in p, p'
+    env -u SEMCL_LIBRARY -u PYTHONPATH "$tmp/venv/bin/python" -m pytest tests/python -q \
+      -p no:cacheprovider "${pytest_args[@]}"
+  )
+  echo "== pip install check passed"
+fi
