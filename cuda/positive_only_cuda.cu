@@ -34,16 +34,16 @@ __global__ void __launch_bounds__(SEMCL_CUDA_ROW_THREADS)
     if (i < n) {
       const int64_t b = first + i;
       const float raw = a.score_raw[b], y = a.y[b];
-      float ctr, dctr, aux, sig;
-      semcl_bce_with_logits(raw, y, &ctr, &dctr);
-      semcl_softplus_sigmoid(semcl_neg_sign(y) * (a.score_pos[b] - raw), &aux, &sig);
+      float ctr, unused_dctr, aux, unused_sigmoid; /* gradients: fp64, below */
+      semcl_bce_with_logits(raw, y, &ctr, &unused_dctr);
+      semcl_softplus_sigmoid(semcl_neg_sign(y) * (a.score_pos[b] - raw), &aux, &unused_sigmoid);
       if (a.none)
         semcl_row_losses(ctr, (double)aux, a.lambda, a.loss + b, a.loss_ctr + b, a.loss_aux + b);
       if (a.grad_raw || a.grad_pos) {
         const double scale =
             semcl_cuda_row_scale(a.grad_scale, a.grad_upstream, a.none, a.is_mean, a.B, b);
         float graw, gpos;
-        semcl_positive_only_grads(scale, a.lambda, semcl_neg_sign(y), dctr, sig, &graw, &gpos);
+        semcl_positive_only_grads(scale, a.lambda, raw, a.score_pos[b], y, &graw, &gpos);
         if (a.grad_raw) a.grad_raw[b] = graw;
         if (a.grad_pos) a.grad_pos[b] = gpos;
       }

@@ -19,6 +19,10 @@ semcl_status_t semcl_fail(semcl_context *ctx, semcl_status_t status, const char 
 
 void semcl_clear_error(semcl_context *ctx) { ctx->message[0] = '\0'; }
 
+/* The getters take a const context but still record why they failed: the message is the
+ * context's error state, and every context is a heap object, never defined const. */
+static semcl_context *writable(const semcl_context *ctx) { return (semcl_context *)ctx; }
+
 const char *semcl_last_error(const semcl_context *ctx) {
   return ctx ? ctx->message : "semcl_last_error: the context is NULL";
 }
@@ -74,7 +78,9 @@ void semcl_destroy(semcl_context *ctx) {
 
 semcl_status_t semcl_get_backend(const semcl_context *ctx, semcl_backend_t *backend) {
   if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
-  if (!backend) return SEMCL_STATUS_NULL_POINTER;
+  if (!backend)
+    return semcl_fail(writable(ctx), SEMCL_STATUS_NULL_POINTER,
+                      "semcl_get_backend: backend is NULL");
   *backend = ctx->backend;
   return SEMCL_STATUS_SUCCESS;
 }
@@ -92,7 +98,9 @@ semcl_status_t semcl_set_threads(semcl_context *ctx, int threads) {
 
 semcl_status_t semcl_get_threads(const semcl_context *ctx, int *threads) {
   if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
-  if (!threads) return SEMCL_STATUS_NULL_POINTER;
+  if (!threads)
+    return semcl_fail(writable(ctx), SEMCL_STATUS_NULL_POINTER,
+                      "semcl_get_threads: threads is NULL");
   *threads = ctx->threads;
   return SEMCL_STATUS_SUCCESS;
 }
@@ -106,7 +114,9 @@ semcl_status_t semcl_set_stream(semcl_context *ctx, struct CUstream_st *stream) 
 
 semcl_status_t semcl_get_stream(const semcl_context *ctx, struct CUstream_st **stream) {
   if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
-  if (!stream) return SEMCL_STATUS_NULL_POINTER;
+  if (!stream)
+    return semcl_fail(writable(ctx), SEMCL_STATUS_NULL_POINTER,
+                      "semcl_get_stream: stream is NULL");
   *stream = ctx->stream;
   return SEMCL_STATUS_SUCCESS;
 }
@@ -166,11 +176,25 @@ semcl_status_t semcl_set_workspace(semcl_context *ctx, void *workspace, size_t b
 
 semcl_status_t semcl_get_workspace_size(const semcl_context *ctx, semcl_loss_kind_t kind,
                                         int64_t B, int64_t K, size_t *bytes) {
+  static const char fn[] = "semcl_get_workspace_size";
   if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
-  if (!bytes) return SEMCL_STATUS_NULL_POINTER;
+  semcl_context *err = writable(ctx);
+  if (!bytes) return semcl_fail(err, SEMCL_STATUS_NULL_POINTER, "%s: bytes is NULL", fn);
   if (kind != SEMCL_LOSS_POSITIVE_ONLY && kind != SEMCL_LOSS_POS_NEG)
-    return SEMCL_STATUS_INVALID_ENUM;
-  if (B <= 0 || K <= 0) return SEMCL_STATUS_INVALID_SIZE;
-  if (K > INT64_MAX / B) return SEMCL_STATUS_SIZE_OVERFLOW;
-  return ctx->ops->workspace_size(ctx, kind, B, kind == SEMCL_LOSS_POS_NEG ? K : 1, bytes);
+    return semcl_fail(err, SEMCL_STATUS_INVALID_ENUM,
+                      "%s: kind = %d is not SEMCL_LOSS_POSITIVE_ONLY or SEMCL_LOSS_POS_NEG", fn,
+                      (int)kind);
+  if (B <= 0)
+    return semcl_fail(err, SEMCL_STATUS_INVALID_SIZE, "%s: B = %lld, must be >= 1", fn,
+                      (long long)B);
+  if (K <= 0)
+    return semcl_fail(err, SEMCL_STATUS_INVALID_SIZE, "%s: K = %lld, must be >= 1", fn,
+                      (long long)K);
+  /* The same limit as the loss calls: B*K floats must fit a 64-bit byte count. */
+  const int64_t k = kind == SEMCL_LOSS_POS_NEG ? K : 1;
+  if (k > (int64_t)(INT64_MAX / (int64_t)sizeof(float)) / B)
+    return semcl_fail(err, SEMCL_STATUS_SIZE_OVERFLOW,
+                      "%s: B*K = %lld*%lld elements overflow a 64-bit byte count", fn,
+                      (long long)B, (long long)k);
+  return ctx->ops->workspace_size(ctx, kind, B, k, bytes);
 }

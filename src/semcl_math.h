@@ -33,6 +33,26 @@ SEMCL_FN float semcl_float_from_bits(uint32_t bits) {
 #endif
 }
 
+SEMCL_FN double semcl_double_from_bits(uint64_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double((long long)bits);
+#else
+  double d;
+  memcpy(&d, &bits, sizeof d);
+  return d;
+#endif
+}
+
+SEMCL_FN uint64_t semcl_bits_from_double(double d) {
+#if defined(__CUDA_ARCH__)
+  return (uint64_t)__double_as_longlong(d);
+#else
+  uint64_t bits;
+  memcpy(&bits, &d, sizeof bits);
+  return bits;
+#endif
+}
+
 SEMCL_FN uint32_t semcl_bits_from_float(float f) {
 #if defined(__CUDA_ARCH__)
   return __float_as_uint(f);
@@ -112,6 +132,44 @@ SEMCL_FN void semcl_bce_with_logits(float x, float y, float *loss, float *dloss_
   const float sig_x = x >= 0.0f ? r : e * r;
   const float sig_minus_x = x >= 0.0f ? e * r : r;
   *dloss_dx = y == 1.0f ? -sig_minus_x : (y == 0.0f ? sig_x : sig_x - y);
+}
+
+/* exp(a) for a <= 0 (NaN propagates) in fp64: same scheme as semcl_exp_nonpos, with a
+ * degree-13 Taylor polynomial (truncation < 5e-18 on |r| <= ln2/2). Used only for O(B) row
+ * terms that cancel (loss 1's grad_raw), where fp32 would leave nothing but rounding error. */
+SEMCL_FN double semcl_exp_nonpos_f64(double a) {
+  a = a < -746.0 ? -746.0 : a; /* exp(-746) rounds to 0; keeps n in [-1077, 0] */
+  const double round_magic = 6755399441055744.0; /* 1.5 * 2^52 */
+  const double t = fma(a, 1.4426950408889634, round_magic);
+  const double n = t - round_magic;
+  double r = fma(n, -6.93147180369123816490e-01, a); /* ln2 high part: n*hi is exact */
+  r = fma(n, -1.90821492927058770002e-10, r);
+  double p = 1.0 / 6227020800.0; /* 1/13! */
+  p = fma(p, r, 1.0 / 479001600.0);
+  p = fma(p, r, 1.0 / 39916800.0);
+  p = fma(p, r, 1.0 / 3628800.0);
+  p = fma(p, r, 1.0 / 362880.0);
+  p = fma(p, r, 1.0 / 40320.0);
+  p = fma(p, r, 1.0 / 5040.0);
+  p = fma(p, r, 1.0 / 720.0);
+  p = fma(p, r, 1.0 / 120.0);
+  p = fma(p, r, 1.0 / 24.0);
+  p = fma(p, r, 1.0 / 6.0);
+  p = fma(p, r, 0.5);
+  p = fma(p, r * r, r) + 1.0;
+  const int64_t ni = (int64_t)(semcl_bits_from_double(t) - 0x4338000000000000ull);
+  const int64_t n_half = ni / 2;
+  const int64_t n_rest = ni - n_half;
+  const double scale_a = semcl_double_from_bits((uint64_t)(n_half + 1023) << 52);
+  const double scale_b = semcl_double_from_bits((uint64_t)(n_rest + 1023) << 52);
+  return (p * scale_a) * scale_b;
+}
+
+/* sigmoid(x) in fp64 (NaN propagates, +-inf give 1 and 0). */
+SEMCL_FN double semcl_sigmoid_f64(double x) {
+  const double e = semcl_exp_nonpos_f64(-fabs(x));
+  const double r = 1.0 / (1.0 + e);
+  return x >= 0.0 ? r : e * r;
 }
 
 /* -sign_b = 1 - 2*y_b, computed as the seed does (sign = y*2 - 1), then negated exactly. */

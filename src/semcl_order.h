@@ -50,13 +50,22 @@ SEMCL_FN float semcl_pos_neg_pos_grad(double row_scale, float lambda, float neg_
   return (float)((row_scale * (double)lambda * (double)neg_sign) * sigmoid_sum / (double)K);
 }
 
-/* Loss 1: both gradients of row b. */
-SEMCL_FN void semcl_positive_only_grads(double row_scale, float lambda, float neg_sign,
-                                        float dbce, float sigmoid_t, float *grad_raw,
+/* Loss 1: both gradients of row b, in fp64 from the fp32 inputs.
+ * grad_raw = scale * (dBCE/dx + lambda*sign*sigmoid(t)): at small logits with lambda near 1 the
+ * two terms are both about 0.5 and cancel, so they are formed in fp64 (cheap: O(B) work), with
+ * dBCE/dx free of cancellation for hard labels as in semcl_bce_with_logits. */
+SEMCL_FN void semcl_positive_only_grads(double row_scale, float lambda, float score_raw,
+                                        float score_pos, float y, float *grad_raw,
                                         float *grad_pos) {
-  const double aux_part = (double)lambda * (double)neg_sign * (double)sigmoid_t;
-  *grad_raw = (float)(row_scale * ((double)dbce - aux_part));
-  *grad_pos = (float)(row_scale * aux_part);
+  const double x = (double)score_raw;
+  const double sign = 2.0 * (double)y - 1.0;
+  const double t = -sign * ((double)score_pos - x);
+  const double dbce = y == 1.0f   ? -semcl_sigmoid_f64(-x)
+                      : y == 0.0f ? semcl_sigmoid_f64(x)
+                                  : semcl_sigmoid_f64(x) - (double)y;
+  const double aux_part = (double)lambda * sign * semcl_sigmoid_f64(t);
+  *grad_raw = (float)(row_scale * (dbce + aux_part));
+  *grad_pos = (float)(-row_scale * aux_part);
 }
 
 /* The three per-sample losses for reduction NONE. */

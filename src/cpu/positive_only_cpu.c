@@ -2,8 +2,9 @@
  * positive_only_cpu.c — loss 1 (positive-only semantic consistency) on the CPU.
  *
  * Rows are processed in the canonical blocks of SEMCL_ROW_BLOCK: a vectorisable fp32 pass
- * computes the BCE, the softplus and both sigmoids of every row of the block, then an fp64
- * pass writes the per-row outputs and sums the block in row order.
+ * computes the BCE and the softplus of every row of the block, then an fp64 pass forms the
+ * gradients (their two terms cancel near raw == pos), writes the per-row outputs and sums the
+ * block in row order.
  */
 #include <stdint.h>
 
@@ -16,11 +17,11 @@ static void run_block(const semcl_problem *p, int64_t blk, double *block_ctr,
   const int64_t first = blk * SEMCL_ROW_BLOCK;
   const int n = (int)(p->B - first < SEMCL_ROW_BLOCK ? p->B - first : SEMCL_ROW_BLOCK);
   const float *raw = p->score_raw + first, *pos = p->score_pos + first, *y = p->y + first;
-  float ctr[SEMCL_ROW_BLOCK], dctr[SEMCL_ROW_BLOCK], aux[SEMCL_ROW_BLOCK],
-      sig[SEMCL_ROW_BLOCK];
+  float ctr[SEMCL_ROW_BLOCK], aux[SEMCL_ROW_BLOCK];
   for (int i = 0; i < n; ++i) {
-    semcl_bce_with_logits(raw[i], y[i], &ctr[i], &dctr[i]);
-    semcl_softplus_sigmoid(semcl_neg_sign(y[i]) * (pos[i] - raw[i]), &aux[i], &sig[i]);
+    float unused_dctr, unused_sigmoid; /* the gradients are formed in fp64 below */
+    semcl_bce_with_logits(raw[i], y[i], &ctr[i], &unused_dctr);
+    semcl_softplus_sigmoid(semcl_neg_sign(y[i]) * (pos[i] - raw[i]), &aux[i], &unused_sigmoid);
   }
   const int none = p->reduction == SEMCL_REDUCTION_NONE;
   const int is_mean = p->reduction == SEMCL_REDUCTION_MEAN;
@@ -34,8 +35,7 @@ static void run_block(const semcl_problem *p, int64_t blk, double *block_ctr,
       const double upstream = p->grad_upstream ? (double)p->grad_upstream[none ? b : 0] : 1.0;
       const double scale = semcl_row_grad_scale((double)p->grad_scale, upstream, is_mean, p->B);
       float graw, gpos;
-      semcl_positive_only_grads(scale, p->lambda, semcl_neg_sign(y[i]), dctr[i], sig[i], &graw,
-                                &gpos);
+      semcl_positive_only_grads(scale, p->lambda, raw[i], pos[i], y[i], &graw, &gpos);
       if (p->grad_raw) p->grad_raw[b] = graw;
       if (p->grad_pos) p->grad_pos[b] = gpos;
     }
