@@ -20,7 +20,13 @@
 #else
 #include <math.h>
 #include <string.h>
+#if defined(__GNUC__)
+/* Always inlined: the CPU kernels are compiled once per ISA level (target_clones), and only
+ * inlined math gets that level's FMA and vector instructions. */
+#define SEMCL_FN static inline __attribute__((always_inline))
+#else
 #define SEMCL_FN static inline
+#endif
 #endif
 
 SEMCL_FN float semcl_float_from_bits(uint32_t bits) {
@@ -157,19 +163,28 @@ SEMCL_FN double semcl_exp_nonpos_f64(double a) {
   p = fma(p, r, 1.0 / 6.0);
   p = fma(p, r, 0.5);
   p = fma(p, r * r, r) + 1.0;
-  const int64_t ni = (int64_t)(semcl_bits_from_double(t) - 0x4338000000000000ull);
-  const int64_t n_half = ni / 2;
-  const int64_t n_rest = ni - n_half;
-  const double scale_a = semcl_double_from_bits((uint64_t)(n_half + 1023) << 52);
-  const double scale_b = semcl_double_from_bits((uint64_t)(n_rest + 1023) << 52);
+  /* n is in [-1077, 0]: the low 32 bits of the difference hold it (32-bit integer work
+   * vectorises on every x86-64 level). */
+  const int32_t ni = (int32_t)(uint32_t)(semcl_bits_from_double(t) - 0x4338000000000000ull);
+  const int32_t n_half = ni / 2;
+  const int32_t n_rest = ni - n_half;
+  const double scale_a = semcl_double_from_bits((uint64_t)(uint32_t)(n_half + 1023) << 52);
+  const double scale_b = semcl_double_from_bits((uint64_t)(uint32_t)(n_rest + 1023) << 52);
   return (p * scale_a) * scale_b;
 }
 
-/* sigmoid(x) in fp64 (NaN propagates, +-inf give 1 and 0). */
-SEMCL_FN double semcl_sigmoid_f64(double x) {
+/* sigmoid(x) and sigmoid(-x) in fp64 from one exp (NaN propagates, +-inf give 1 and 0). */
+SEMCL_FN void semcl_sigmoid_pair_f64(double x, double *sigmoid_x, double *sigmoid_minus_x) {
   const double e = semcl_exp_nonpos_f64(-fabs(x));
   const double r = 1.0 / (1.0 + e);
-  return x >= 0.0 ? r : e * r;
+  *sigmoid_x = x >= 0.0 ? r : e * r;
+  *sigmoid_minus_x = x >= 0.0 ? e * r : r;
+}
+
+SEMCL_FN double semcl_sigmoid_f64(double x) {
+  double sig_x, sig_minus_x;
+  semcl_sigmoid_pair_f64(x, &sig_x, &sig_minus_x);
+  return sig_x;
 }
 
 /* -sign_b = 1 - 2*y_b, computed as the seed does (sign = y*2 - 1), then negated exactly. */

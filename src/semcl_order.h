@@ -60,9 +60,9 @@ SEMCL_FN void semcl_positive_only_grads(double row_scale, float lambda, float sc
   const double x = (double)score_raw;
   const double sign = 2.0 * (double)y - 1.0;
   const double t = -sign * ((double)score_pos - x);
-  const double dbce = y == 1.0f   ? -semcl_sigmoid_f64(-x)
-                      : y == 0.0f ? semcl_sigmoid_f64(x)
-                                  : semcl_sigmoid_f64(x) - (double)y;
+  double sig_x, sig_minus_x;
+  semcl_sigmoid_pair_f64(x, &sig_x, &sig_minus_x);
+  const double dbce = y == 1.0f ? -sig_minus_x : (y == 0.0f ? sig_x : sig_x - (double)y);
   const double aux_part = (double)lambda * sign * semcl_sigmoid_f64(t);
   *grad_raw = (float)(row_scale * (dbce + aux_part));
   *grad_pos = (float)(-row_scale * aux_part);

@@ -151,6 +151,7 @@ SEMCL_API semcl_status_t semcl_set_workspace(semcl_context *ctx, void *workspace
 /* For C users who do not call CUDA themselves. On a CPU context these are malloc/memcpy;
  * on a CUDA context device memory and stream-ordered copies on the context's stream
  * (semcl_download waits for the copy to finish, so the host data is ready on return). */
+/* semcl_buffer_alloc sets *ptr to NULL on failure (like cudaMalloc), so it is always safe to free. */
 SEMCL_API semcl_status_t semcl_buffer_alloc(semcl_context *ctx, void **ptr, size_t bytes);
 SEMCL_API semcl_status_t semcl_buffer_free(semcl_context *ctx, void *ptr); /* NULL is a no-op */
 SEMCL_API semcl_status_t semcl_upload(semcl_context *ctx, void *dst, const void *host_src,

@@ -4,6 +4,16 @@
 
 #include "../semcl_internal.h"
 
+/* x86-64: one clone per ISA level, picked at load time (the baseline has no FMA instruction,
+ * so there every fmaf is a libm call). All clones give identical bits: the math is explicit
+ * fmaf and basic operations, and contraction is off. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+#define SEMCL_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SEMCL_CPU_CLONES
+#endif
+
 /* Bytes of host workspace for one call with `threads` threads. */
 size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads);
 size_t semcl_cpu_positive_only_workspace(int64_t B);

@@ -14,15 +14,6 @@
 #include "../semcl_order.h"
 #include "cpu_kernels.h"
 
-/* x86-64: one clone per ISA level, picked at load time. All clones give identical bits: the
- * math is explicit fmaf and basic operations, and contraction is off. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
-#define SEMCL_CPU_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SEMCL_CPU_CLONES
-#endif
-
 /* Fewer rows than this many per thread: split rows into chunks across threads instead. */
 #define SEMCL_ROWS_PER_THREAD_FOR_ROW_MODE 4
 
@@ -95,6 +86,7 @@ static void run_chunk(const semcl_problem *p, int64_t b, int64_t c, float *softp
 
 /* Row b after its chunks: BCE, per-sample outputs, grad_raw and grad_pos.
  * chunk_sums: (chunks, 2) fp32 partials, or NULL to run the chunks here. */
+SEMCL_CPU_CLONES
 static void finish_row(const semcl_problem *p, int64_t b, const float *chunk_sums, double *ctr_out,
                        double *aux_out) {
   const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;

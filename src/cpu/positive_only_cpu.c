@@ -7,11 +7,13 @@
  * block in row order.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "../semcl_math.h"
 #include "../semcl_order.h"
 #include "cpu_kernels.h"
 
+SEMCL_CPU_CLONES
 static void run_block(const semcl_problem *p, int64_t blk, double *block_ctr,
                       double *block_aux) {
   const int64_t first = blk * SEMCL_ROW_BLOCK;
@@ -25,20 +27,25 @@ static void run_block(const semcl_problem *p, int64_t blk, double *block_ctr,
   }
   const int none = p->reduction == SEMCL_REDUCTION_NONE;
   const int is_mean = p->reduction == SEMCL_REDUCTION_MEAN;
+  if (p->grad_raw || p->grad_pos) {
+    /* Separate loops so that the fp64 gradient math vectorises (4 rows per AVX2 register). */
+    double scale[SEMCL_ROW_BLOCK];
+    float graw[SEMCL_ROW_BLOCK], gpos[SEMCL_ROW_BLOCK];
+    for (int i = 0; i < n; ++i) {
+      const double upstream =
+          p->grad_upstream ? (double)p->grad_upstream[none ? first + i : 0] : 1.0;
+      scale[i] = semcl_row_grad_scale((double)p->grad_scale, upstream, is_mean, p->B);
+    }
+    for (int i = 0; i < n; ++i)
+      semcl_positive_only_grads(scale[i], p->lambda, raw[i], pos[i], y[i], &graw[i], &gpos[i]);
+    if (p->grad_raw) memcpy(p->grad_raw + first, graw, (size_t)n * sizeof(float));
+    if (p->grad_pos) memcpy(p->grad_pos + first, gpos, (size_t)n * sizeof(float));
+  }
   double ctr_sum = 0.0, aux_sum = 0.0;
   for (int i = 0; i < n; ++i) {
-    const int64_t b = first + i;
     if (none)
-      semcl_row_losses(ctr[i], (double)aux[i], p->lambda, p->loss + b, p->loss_ctr + b,
-                       p->loss_aux + b);
-    if (p->grad_raw || p->grad_pos) {
-      const double upstream = p->grad_upstream ? (double)p->grad_upstream[none ? b : 0] : 1.0;
-      const double scale = semcl_row_grad_scale((double)p->grad_scale, upstream, is_mean, p->B);
-      float graw, gpos;
-      semcl_positive_only_grads(scale, p->lambda, raw[i], pos[i], y[i], &graw, &gpos);
-      if (p->grad_raw) p->grad_raw[b] = graw;
-      if (p->grad_pos) p->grad_pos[b] = gpos;
-    }
+      semcl_row_losses(ctr[i], (double)aux[i], p->lambda, p->loss + first + i,
+                       p->loss_ctr + first + i, p->loss_aux + first + i);
     ctr_sum += (double)ctr[i];
     aux_sum += (double)aux[i];
   }
