@@ -32,6 +32,17 @@ SEMCL_FN float semcl_fold_lanes(float *lanes) {
   return lanes[0];
 }
 
+/* semcl_fold_lanes over the first `width` lanes only (width a power of two <= SEMCL_LANES).
+ * When lanes [width, SEMCL_LANES) hold +0.0f and the others hold sums of non-negative terms
+ * (softplus and sigmoid values: >= +0.0f or NaN), the result is bitwise that of
+ * semcl_fold_lanes, since adding +0.0f to such a value is exact: short rows (K < 32) fold
+ * only the lanes they use. */
+SEMCL_FN float semcl_fold_lanes_prefix(float *lanes, int width) {
+  for (int w = width / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) lanes[j] = lanes[j] + lanes[j + w];
+  return lanes[0];
+}
+
 /* The upstream gradient of row b as a double: grad_scale times the caller's value
  * (grad_upstream[0] for MEAN/SUM, grad_upstream[b] for NONE), divided by B for MEAN. */
 SEMCL_FN double semcl_row_grad_scale(double grad_scale, double upstream, int is_mean, int64_t B) {

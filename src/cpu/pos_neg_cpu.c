@@ -22,6 +22,20 @@
 static inline __attribute__((always_inline)) void pos_neg_chunk_impl(
     const float *neg, float *grad, int64_t len, float pos, float neg_sign, float coef,
     float *softplus_sum, float *sigmoid_sum, const int write_grad) {
+  if (len < SEMCL_LANES) {
+    /* A short row (small K): only the lanes it uses, folded as semcl_fold_lanes_prefix. */
+    float short_sp[SEMCL_LANES], short_sg[SEMCL_LANES];
+    int width = 1;
+    while (width < len) width *= 2;
+    for (int j = 0; j < (int)len; ++j) {
+      semcl_softplus_sigmoid(neg_sign * (pos - neg[j]), &short_sp[j], &short_sg[j]);
+      if (write_grad) grad[j] = coef * short_sg[j];
+    }
+    for (int j = (int)len; j < width; ++j) short_sp[j] = short_sg[j] = 0.0f;
+    *softplus_sum = semcl_fold_lanes_prefix(short_sp, width);
+    *sigmoid_sum = semcl_fold_lanes_prefix(short_sg, width);
+    return;
+  }
   float lane_sp[SEMCL_LANES] = {0};
   float lane_sg[SEMCL_LANES] = {0};
   int64_t i = 0;
