@@ -43,7 +43,8 @@ semcl_status_t semcl_create(semcl_context **out, semcl_backend_t backend) {
   const semcl_backend_ops *ops = &semcl_cpu_backend;
   semcl_backend_t chosen = SEMCL_BACKEND_CPU;
 #if defined(SEMCL_HAVE_CUDA)
-  const int cuda_usable = semcl_cuda_device_usable();
+  /* A CPU request never touches the CUDA runtime (no driver initialisation, fork-safe). */
+  const int cuda_usable = backend != SEMCL_BACKEND_CPU && semcl_cuda_device_usable();
   if (backend == SEMCL_BACKEND_CUDA || (backend == SEMCL_BACKEND_AUTO && cuda_usable)) {
     if (!cuda_usable) return SEMCL_STATUS_BACKEND_UNAVAILABLE;
     ops = &semcl_cuda_backend;
@@ -168,6 +169,12 @@ semcl_status_t semcl_set_workspace(semcl_context *ctx, void *workspace, size_t b
   if (((uintptr_t)workspace & 15u) != 0)
     return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
                       "semcl_set_workspace: workspace must be 16-byte aligned");
+  if (workspace && ctx->ops->check_pointers) {
+    const void *ptrs[1] = {workspace};
+    const char *names[1] = {"semcl_set_workspace: workspace"};
+    const semcl_status_t st = ctx->ops->check_pointers(ctx, ptrs, names, 1);
+    if (st != SEMCL_STATUS_SUCCESS) return st;
+  }
   ctx->user_workspace = workspace;
   ctx->user_workspace_bytes = bytes;
   semcl_clear_error(ctx);

@@ -8,7 +8,7 @@
  *
  * exp and log1p are polynomials of our own instead of libm calls: libm differs between
  * glibc, CUDA and vector libraries, and the calls stop the compiler from vectorising.
- * Accuracy (measured by tests/test_math.cpp): exp <= 2 ulp, log1p on [0,1] <= 3 ulp.
+ * Accuracy (measured by tests/core/test_math.cpp): exp <= 2 ulp, log1p on [0,1] <= 3 ulp.
  */
 #ifndef SEMCL_MATH_H
 #define SEMCL_MATH_H

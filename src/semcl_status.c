@@ -54,7 +54,7 @@ const char *semcl_status_string(semcl_status_t status) {
     case SEMCL_STATUS_WRONG_MEMORY_SPACE:
       return "a pointer is in the wrong memory space for this context (host vs device)";
     case SEMCL_STATUS_OUT_OF_MEMORY: return "out of memory";
-    case SEMCL_STATUS_CUDA_ERROR: return "a CUDA or cuBLAS call failed";
+    case SEMCL_STATUS_CUDA_ERROR: return "a CUDA runtime call failed";
     case SEMCL_STATUS_INVALID_VALUE: return "an argument has an invalid value";
     case SEMCL_STATUS_INTERNAL_ERROR: return "internal error in semcl";
   }

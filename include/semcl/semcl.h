@@ -13,8 +13,10 @@
  *
  * Conventions (every entry point):
  *  - Sizes are int64_t. Inputs are const. Outputs are overwritten, never accumulated.
- *  - On any error nothing is written to any output, and the context's last-error message
- *    says which argument was wrong and why. The library never prints, aborts or exits.
+ *  - On any argument, memory-space or allocation error nothing is written to any output, and
+ *    the context's last-error message says which argument was wrong and why. (CUDA work is
+ *    asynchronous: a SEMCL_STATUS_CUDA_ERROR from a failed launch, or a fault reported by a
+ *    later call, may leave outputs partly written.) The library never prints, aborts or exits.
  *  - On a CPU context every array is host memory; on a CUDA context every array is device
  *    memory (or managed memory). A pointer in the wrong space is refused with
  *    SEMCL_STATUS_WRONG_MEMORY_SPACE where the library can tell (CUDA builds).
@@ -62,7 +64,7 @@ typedef enum semcl_status {
   SEMCL_STATUS_BACKEND_UNAVAILABLE = 8,   /* the requested backend is not built or has no device */
   SEMCL_STATUS_WRONG_MEMORY_SPACE = 9,    /* host pointer on a CUDA context, or the reverse */
   SEMCL_STATUS_OUT_OF_MEMORY = 10,        /* host or device allocation failed */
-  SEMCL_STATUS_CUDA_ERROR = 11,           /* a CUDA runtime or cuBLAS call failed */
+  SEMCL_STATUS_CUDA_ERROR = 11,           /* a CUDA runtime call failed */
   SEMCL_STATUS_INVALID_VALUE = 12,        /* other bad value: thread count, workspace size */
   SEMCL_STATUS_INTERNAL_ERROR = 13        /* a bug in semcl: please report it */
 } semcl_status_t;
@@ -114,13 +116,16 @@ SEMCL_API const char *semcl_last_error(const semcl_context *ctx);
 
 /* CPU worker threads for this context: 1..1024, or 0 for the number of online cores
  * (the default). Results are bitwise identical for every thread count. On a CUDA context the
- * value is stored and only used by host-side work. */
+ * value is stored and has no effect. */
 SEMCL_API semcl_status_t semcl_set_threads(semcl_context *ctx, int threads);
 SEMCL_API semcl_status_t semcl_get_threads(const semcl_context *ctx, int *threads);
 
 /* The CUDA stream on which a CUDA context enqueues all of its work (NULL = legacy default
  * stream). On a CPU context the stream is stored, returned by semcl_get_stream and otherwise
- * ignored. Setting a stream keeps the context's workspace. */
+ * ignored. Setting a stream keeps the context's workspace. Capturing calls into a CUDA graph is
+ * not supported: the first call on a context (and any call that needs a larger workspace)
+ * allocates device memory; give the context a large enough workspace with semcl_set_workspace
+ * beforehand if you capture. */
 SEMCL_API semcl_status_t semcl_set_stream(semcl_context *ctx, struct CUstream_st *stream);
 SEMCL_API semcl_status_t semcl_get_stream(const semcl_context *ctx, struct CUstream_st **stream);
 
@@ -136,8 +141,10 @@ typedef enum semcl_loss_kind {
 } semcl_loss_kind_t;
 
 /* Bytes of workspace a call of `kind` with these sizes needs on this context (for the
- * positive-only loss pass K = 1). The context allocates and reuses its own workspace unless
- * the caller provides one with semcl_set_workspace. */
+ * positive-only loss pass K = 1). On a CPU context the answer depends on the thread count
+ * (few rows are split across threads by chunks, which needs room for the chunk partials):
+ * query it after semcl_set_threads. The context allocates and reuses its own workspace
+ * unless the caller provides one with semcl_set_workspace. */
 SEMCL_API semcl_status_t semcl_get_workspace_size(const semcl_context *ctx, semcl_loss_kind_t kind,
                                                   int64_t B, int64_t K, size_t *bytes);
 /* Use caller-owned memory (host memory on a CPU context, device memory on a CUDA context,

@@ -36,7 +36,6 @@ STATUS = {
 }
 BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA = 0, 1, 2
 REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
-LOSS_POSITIVE_ONLY, LOSS_POS_NEG = 0, 1
 
 
 # ---- exceptions ------------------------------------------------------------------------------

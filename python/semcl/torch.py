@@ -14,7 +14,7 @@ Score-level functions and modules::
 Scores must be float32 (CPU or CUDA, all on one device); labels may be float, int or bool
 (they are converted to float32, as the seed's ``y_raw.float()`` does). The forward pass
 computes the gradients in the same fused library call; backward only scales them (no host
-synchronisation). See README_python.md for the exact semantics.
+synchronisation). See README.md ("Python / PyTorch") for the exact semantics.
 """
 import functools
 import math

@@ -4,16 +4,14 @@
 
 #include "cpu_kernels.h"
 
-static size_t workspace_bytes(const semcl_context *ctx, semcl_loss_kind_t kind, int64_t B,
-                              int64_t K) {
-  return kind == SEMCL_LOSS_POS_NEG
-             ? semcl_cpu_pos_neg_workspace(B, K, semcl_effective_threads(ctx))
-             : semcl_cpu_positive_only_workspace(B);
+static size_t workspace_bytes(semcl_loss_kind_t kind, int64_t B, int64_t K, int threads) {
+  return kind == SEMCL_LOSS_POS_NEG ? semcl_cpu_pos_neg_workspace(B, K, threads)
+                                    : semcl_cpu_positive_only_workspace(B);
 }
 
 static semcl_status_t cpu_workspace_size(const semcl_context *ctx, semcl_loss_kind_t kind,
                                          int64_t B, int64_t K, size_t *bytes) {
-  *bytes = workspace_bytes(ctx, kind, B, K);
+  *bytes = workspace_bytes(kind, B, K, semcl_effective_threads(ctx));
   return SEMCL_STATUS_SUCCESS;
 }
 
@@ -28,11 +26,12 @@ static void host_free(semcl_context *ctx, void *ptr) {
 }
 
 static semcl_status_t cpu_run(semcl_context *ctx, const semcl_problem *p) {
+  /* Read once: the workspace size and the kernel's split must agree on it. */
+  const int threads = semcl_effective_threads(ctx);
   void *workspace = NULL;
-  semcl_status_t st = semcl_acquire_workspace(ctx, workspace_bytes(ctx, p->kind, p->B, p->K),
+  semcl_status_t st = semcl_acquire_workspace(ctx, workspace_bytes(p->kind, p->B, p->K, threads),
                                               host_alloc, host_free, &workspace);
   if (st != SEMCL_STATUS_SUCCESS) return st;
-  const int threads = semcl_effective_threads(ctx);
   if (p->kind == SEMCL_LOSS_POS_NEG)
     semcl_cpu_pos_neg(p, threads, workspace);
   else

@@ -14,8 +14,6 @@
 #include "../semcl_order.h"
 #include "cpu_kernels.h"
 
-/* Fewer rows than this many per thread: split rows into chunks across threads instead. */
-#define SEMCL_ROWS_PER_THREAD_FOR_ROW_MODE 4
 
 /* One chunk of one row.
  * input: neg (len), output: grad (len) or nothing; returns the two canonical fp32 chunk sums. */
@@ -149,8 +147,10 @@ static void finish_block(const semcl_problem *p, int64_t blk, const float *chunk
   block_aux[blk] = aux_sum;
 }
 
+/* Threads take whole row blocks when there are enough blocks to go round; otherwise (few
+ * rows, typically with a large K) they share the rows' chunks. */
 static int use_row_mode(int64_t B, int threads) {
-  return B >= (int64_t)threads * SEMCL_ROWS_PER_THREAD_FOR_ROW_MODE;
+  return (B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK >= (int64_t)threads;
 }
 
 size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads) {

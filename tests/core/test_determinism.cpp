@@ -71,7 +71,7 @@ TEST_P(Determinism, ChunkSplitIsBitwiseReproducible) {
   }
 }
 
-// B = 20: rows split for 1..5 threads, chunks for 6..8 — both strategies give the same bits.
+// B = 20 (one row block): rows for 1 thread, chunks for 2..8 — both strategies, the same bits.
 TEST_P(Determinism, SwitchingStrategyIsBitwiseReproducible) {
   std::mt19937_64 rng(33);
   Problem p = Make(rng, true, 20, 5000, SEMCL_REDUCTION_MEAN);
