@@ -19,7 +19,9 @@
  *    later call, may leave outputs partly written.) The library never prints, aborts or exits.
  *  - On a CPU context every array is host memory; on a CUDA context every array is device
  *    memory (or managed memory). A pointer in the wrong space is refused with
- *    SEMCL_STATUS_WRONG_MEMORY_SPACE where the library can tell (CUDA builds).
+ *    SEMCL_STATUS_WRONG_MEMORY_SPACE where the library can tell (CUDA builds: there a CPU
+ *    context asks cudaPointerGetAttributes about its pointers, which initialises the CUDA
+ *    runtime on first use when a driver is present; creating a CPU context does not).
  *  - One context per thread: a context is not safe to use from two threads at once.
  *    Distinct contexts are independent.
  *
