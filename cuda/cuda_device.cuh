@@ -14,16 +14,6 @@
 
 #define SEMCL_CUDA_FULL_MASK 0xffffffffu
 
-/* The upstream gradient of row b as semcl_row_grad_scale computes it; grad_upstream is a
- * device pointer (1 element for MEAN/SUM, B for NONE), read here, never on the host. */
-static __device__ __forceinline__ double semcl_cuda_row_scale(float grad_scale,
-                                                              const float *grad_upstream,
-                                                              int none, int is_mean, int64_t B,
-                                                              int64_t row) {
-  const double upstream = grad_upstream ? (double)grad_upstream[none ? row : 0] : 1.0;
-  return semcl_row_grad_scale((double)grad_scale, upstream, is_mean, B);
-}
-
 /* The canonical row-block sum: s_ctr[0..n) and s_aux[0..n) added in fp64, in row order,
  * starting from 0.0, into block_ctr[blk] and block_aux[blk]. The two chains are independent,
  * so thread 0 and thread 32 (two different warps) run them concurrently.

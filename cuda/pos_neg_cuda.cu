@@ -52,29 +52,22 @@ typedef struct pos_neg_args {
 } pos_neg_args;
 
 static __device__ __forceinline__ double pos_neg_row_scale(const pos_neg_args &a, int64_t row) {
-  return semcl_cuda_row_scale(a.grad_scale, a.grad_upstream, a.none, a.is_mean, a.B, row);
+  return semcl_row_scale(a.grad_scale, a.grad_upstream, a.none, a.is_mean, a.B, row);
 }
 
-/* Row `row` after its chunks (finish_row of the CPU path): BCE, per-sample outputs,
- * grad_raw and grad_pos; returns the row's fp64 L_ctr and L_aux terms. */
+/* Row `row` after its chunks: the shared semcl_pos_neg_finish_row, as the CPU path calls it.
+ * Returns the row's fp64 L_ctr and L_aux terms. */
 static __device__ __forceinline__ void pos_neg_finish_row(const pos_neg_args &a, int64_t row,
                                                           double softplus_total,
                                                           double sigmoid_total, double *ctr_out,
                                                           double *aux_out) {
-  float ctr, dctr;
-  semcl_bce_with_logits(a.score_raw[row], a.y[row], &ctr, &dctr);
-  const double aux = softplus_total / (double)a.K;
-  if (a.none)
-    semcl_row_losses(ctr, aux, a.lambda, a.loss + row, a.loss_ctr + row, a.loss_aux + row);
-  if (a.grad_raw || a.grad_pos) {
-    const double scale = pos_neg_row_scale(a, row);
-    if (a.grad_raw) a.grad_raw[row] = (float)(scale * (double)dctr);
-    if (a.grad_pos)
-      a.grad_pos[row] =
-          semcl_pos_neg_pos_grad(scale, a.lambda, semcl_neg_sign(a.y[row]), sigmoid_total, a.K);
-  }
-  *ctr_out = (double)ctr;
-  *aux_out = aux;
+  const int grads = a.grad_raw != NULL || a.grad_pos != NULL;
+  semcl_pos_neg_finish_row(a.score_raw[row], a.y[row], a.lambda, a.K, softplus_total,
+                           sigmoid_total, grads ? pos_neg_row_scale(a, row) : 0.0,
+                           a.none ? a.loss + row : NULL, a.none ? a.loss_ctr + row : NULL,
+                           a.none ? a.loss_aux + row : NULL,
+                           a.grad_raw ? a.grad_raw + row : NULL,
+                           a.grad_pos ? a.grad_pos + row : NULL, ctr_out, aux_out);
 }
 
 /* One chunk by one warp (all 32 lanes must call it).

@@ -41,7 +41,7 @@ __global__ void __launch_bounds__(SEMCL_CUDA_ROW_THREADS)
         semcl_row_losses(ctr, (double)aux, a.lambda, a.loss + b, a.loss_ctr + b, a.loss_aux + b);
       if (a.grad_raw || a.grad_pos) {
         const double scale =
-            semcl_cuda_row_scale(a.grad_scale, a.grad_upstream, a.none, a.is_mean, a.B, b);
+            semcl_row_scale(a.grad_scale, a.grad_upstream, a.none, a.is_mean, a.B, b);
         float graw, gpos;
         semcl_positive_only_grads(scale, a.lambda, raw, a.score_pos[b], y, &graw, &gpos);
         if (a.grad_raw) a.grad_raw[b] = graw;

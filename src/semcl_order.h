@@ -50,6 +50,14 @@ SEMCL_FN double semcl_row_grad_scale(double grad_scale, double upstream, int is_
   return is_mean ? g / (double)B : g;
 }
 
+/* The row scale of row b from the call's arguments: grad_upstream (NULL = 1) holds one value
+ * for MEAN/SUM and B values for NONE, in the backend's memory space. */
+SEMCL_FN double semcl_row_scale(float grad_scale, const float *grad_upstream, int none,
+                                int is_mean, int64_t B, int64_t b) {
+  const double upstream = grad_upstream ? (double)grad_upstream[none ? b : 0] : 1.0;
+  return semcl_row_grad_scale((double)grad_scale, upstream, is_mean, B);
+}
+
 /* Loss 2: the fp32 coefficient of sigmoid(t_bk) in grad_neg_bk (known before the row pass). */
 SEMCL_FN float semcl_pos_neg_neg_coef(double row_scale, float lambda, float neg_sign, int64_t K) {
   return (float)(-(row_scale * (double)lambda * (double)neg_sign) / (double)K);
@@ -85,6 +93,27 @@ SEMCL_FN void semcl_row_losses(float ctr, double aux, float lambda, float *loss,
   *loss_ctr = ctr;
   *loss_aux = (float)aux;
   *loss = (float)((double)ctr + (double)lambda * aux);
+}
+
+/* Loss 2, row b after its chunks: the BCE term, the per-sample losses (loss, loss_ctr and
+ * loss_aux point at row b's slots, or are NULL unless the reduction is NONE), grad_raw and
+ * grad_pos (row b's slots, or NULL to skip; row_scale is only read when one is wanted).
+ * Returns the row's fp64 L_ctr and L_aux terms for the sums over rows. Both backends call this,
+ * so the per-row arithmetic cannot drift apart. */
+SEMCL_FN void semcl_pos_neg_finish_row(float raw, float y, float lambda, int64_t K,
+                                       double softplus_total, double sigmoid_total,
+                                       double row_scale, float *loss, float *loss_ctr,
+                                       float *loss_aux, float *grad_raw, float *grad_pos,
+                                       double *ctr_out, double *aux_out) {
+  float ctr, dctr;
+  semcl_bce_with_logits(raw, y, &ctr, &dctr);
+  const double aux = softplus_total / (double)K;
+  if (loss) semcl_row_losses(ctr, aux, lambda, loss, loss_ctr, loss_aux);
+  if (grad_raw) *grad_raw = (float)(row_scale * (double)dctr);
+  if (grad_pos)
+    *grad_pos = semcl_pos_neg_pos_grad(row_scale, lambda, semcl_neg_sign(y), sigmoid_total, K);
+  *ctr_out = (double)ctr;
+  *aux_out = aux;
 }
 
 /* The three reduced losses from the fp64 sums over rows. */

@@ -73,11 +73,8 @@ static void pos_neg_chunk_fwd_bwd(const float *neg, float *grad, int64_t len, fl
 }
 
 static double row_scale_of(const semcl_problem *p, int64_t b) {
-  const int none = p->reduction == SEMCL_REDUCTION_NONE;
-  const double upstream =
-      p->grad_upstream ? (double)p->grad_upstream[none ? b : 0] : 1.0;
-  return semcl_row_grad_scale((double)p->grad_scale, upstream,
-                              p->reduction == SEMCL_REDUCTION_MEAN, p->B);
+  return semcl_row_scale(p->grad_scale, p->grad_upstream, p->reduction == SEMCL_REDUCTION_NONE,
+                         p->reduction == SEMCL_REDUCTION_MEAN, p->B, b);
 }
 
 /* Chunk c of row b: its fp32 sums, and its gradients when asked for. */
@@ -114,20 +111,13 @@ static void finish_row(const semcl_problem *p, int64_t b, const float *chunk_sum
     softplus_total += (double)sp;
     sigmoid_total += (double)sg;
   }
-  float ctr, dctr;
-  semcl_bce_with_logits(p->score_raw[b], p->y[b], &ctr, &dctr);
-  const double aux = softplus_total / (double)p->K;
-  if (p->reduction == SEMCL_REDUCTION_NONE)
-    semcl_row_losses(ctr, aux, p->lambda, p->loss + b, p->loss_ctr + b, p->loss_aux + b);
-  if (p->grad_raw || p->grad_pos) {
-    const double scale = row_scale_of(p, b);
-    if (p->grad_raw) p->grad_raw[b] = (float)(scale * (double)dctr);
-    if (p->grad_pos)
-      p->grad_pos[b] = semcl_pos_neg_pos_grad(scale, p->lambda, semcl_neg_sign(p->y[b]),
-                                              sigmoid_total, p->K);
-  }
-  *ctr_out = (double)ctr;
-  *aux_out = aux;
+  const int none = p->reduction == SEMCL_REDUCTION_NONE;
+  const int grads = p->grad_raw || p->grad_pos;
+  semcl_pos_neg_finish_row(p->score_raw[b], p->y[b], p->lambda, p->K, softplus_total,
+                           sigmoid_total, grads ? row_scale_of(p, b) : 0.0,
+                           none ? p->loss + b : NULL, none ? p->loss_ctr + b : NULL,
+                           none ? p->loss_aux + b : NULL, p->grad_raw ? p->grad_raw + b : NULL,
+                           p->grad_pos ? p->grad_pos + b : NULL, ctr_out, aux_out);
 }
 
 /* Rows of block `blk`, summed in row order into the block partials. */

@@ -31,11 +31,8 @@ static void run_block(const semcl_problem *p, int64_t blk, double *block_ctr,
     /* Separate loops so that the fp64 gradient math vectorises (4 rows per AVX2 register). */
     double scale[SEMCL_ROW_BLOCK];
     float graw[SEMCL_ROW_BLOCK], gpos[SEMCL_ROW_BLOCK];
-    for (int i = 0; i < n; ++i) {
-      const double upstream =
-          p->grad_upstream ? (double)p->grad_upstream[none ? first + i : 0] : 1.0;
-      scale[i] = semcl_row_grad_scale((double)p->grad_scale, upstream, is_mean, p->B);
-    }
+    for (int i = 0; i < n; ++i)
+      scale[i] = semcl_row_scale(p->grad_scale, p->grad_upstream, none, is_mean, p->B, first + i);
     for (int i = 0; i < n; ++i)
       semcl_positive_only_grads(scale[i], p->lambda, raw[i], pos[i], y[i], &graw[i], &gpos[i]);
     if (p->grad_raw) memcpy(p->grad_raw + first, graw, (size_t)n * sizeof(float));
