@@ -27,6 +27,20 @@ static int allowed_overlap(const region *a, const region *b) {
          a->bytes == b->bytes;
 }
 
+semcl_status_t semcl_check_sizes(semcl_context *ctx, const char *fn, int64_t B, int64_t K) {
+  if (B <= 0)
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_SIZE, "%s: B = %lld, must be >= 1", fn,
+                      (long long)B);
+  if (K <= 0)
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_SIZE, "%s: K = %lld, must be >= 1", fn,
+                      (long long)K);
+  if (K > (int64_t)(INT64_MAX / (int64_t)sizeof(float)) / B)
+    return semcl_fail(ctx, SEMCL_STATUS_SIZE_OVERFLOW,
+                      "%s: B*K = %lld*%lld elements overflow a 64-bit byte count", fn,
+                      (long long)B, (long long)K);
+  return SEMCL_STATUS_SUCCESS;
+}
+
 static semcl_status_t check_sizes_and_scalars(semcl_context *ctx, const char *fn,
                                               const semcl_problem *p) {
   if (p->reduction != SEMCL_REDUCTION_MEAN && p->reduction != SEMCL_REDUCTION_SUM &&
@@ -34,16 +48,8 @@ static semcl_status_t check_sizes_and_scalars(semcl_context *ctx, const char *fn
     return semcl_fail(ctx, SEMCL_STATUS_INVALID_ENUM,
                       "%s: reduction = %d is not SEMCL_REDUCTION_MEAN, _SUM or _NONE", fn,
                       (int)p->reduction);
-  if (p->B <= 0)
-    return semcl_fail(ctx, SEMCL_STATUS_INVALID_SIZE, "%s: B = %lld, must be >= 1", fn,
-                      (long long)p->B);
-  if (p->K <= 0)
-    return semcl_fail(ctx, SEMCL_STATUS_INVALID_SIZE, "%s: K = %lld, must be >= 1", fn,
-                      (long long)p->K);
-  if (p->K > (int64_t)(INT64_MAX / (int64_t)sizeof(float)) / p->B)
-    return semcl_fail(ctx, SEMCL_STATUS_SIZE_OVERFLOW,
-                      "%s: B*K = %lld*%lld elements overflow a 64-bit byte count", fn,
-                      (long long)p->B, (long long)p->K);
+  const semcl_status_t st = semcl_check_sizes(ctx, fn, p->B, p->K);
+  if (st != SEMCL_STATUS_SUCCESS) return st;
   if (!isfinite(p->lambda))
     return semcl_fail(ctx, SEMCL_STATUS_NON_FINITE_SCALAR, "%s: lambda = %g is not finite", fn,
                       (double)p->lambda);

@@ -191,17 +191,10 @@ semcl_status_t semcl_get_workspace_size(const semcl_context *ctx, semcl_loss_kin
     return semcl_fail(err, SEMCL_STATUS_INVALID_ENUM,
                       "%s: kind = %d is not SEMCL_LOSS_POSITIVE_ONLY or SEMCL_LOSS_POS_NEG", fn,
                       (int)kind);
-  if (B <= 0)
-    return semcl_fail(err, SEMCL_STATUS_INVALID_SIZE, "%s: B = %lld, must be >= 1", fn,
-                      (long long)B);
-  if (K <= 0)
-    return semcl_fail(err, SEMCL_STATUS_INVALID_SIZE, "%s: K = %lld, must be >= 1", fn,
-                      (long long)K);
-  /* The same limit as the loss calls: B*K floats must fit a 64-bit byte count. */
+  if (K <= 0) return semcl_check_sizes(err, fn, B, K); /* K is checked even when ignored */
+  /* The loss calls' limits; the positive-only loss has K = 1. */
   const int64_t k = kind == SEMCL_LOSS_POS_NEG ? K : 1;
-  if (k > (int64_t)(INT64_MAX / (int64_t)sizeof(float)) / B)
-    return semcl_fail(err, SEMCL_STATUS_SIZE_OVERFLOW,
-                      "%s: B*K = %lld*%lld elements overflow a 64-bit byte count", fn,
-                      (long long)B, (long long)k);
+  const semcl_status_t st = semcl_check_sizes(err, fn, B, k);
+  if (st != SEMCL_STATUS_SUCCESS) return st;
   return ctx->ops->workspace_size(ctx, kind, B, k, bytes);
 }

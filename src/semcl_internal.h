@@ -68,6 +68,10 @@ semcl_status_t semcl_fail(semcl_context *ctx, semcl_status_t status, const char 
     ;
 void semcl_clear_error(semcl_context *ctx);
 
+/* B >= 1, K >= 1 and B*K floats addressable with 64-bit byte counts: INVALID_SIZE or
+ * SIZE_OVERFLOW with a message naming `fn`, else SUCCESS. Shared by every call taking sizes. */
+semcl_status_t semcl_check_sizes(semcl_context *ctx, const char *fn, int64_t B, int64_t K);
+
 /* The CPU thread count to use for this call (resolves 0 to the online core count). */
 int semcl_effective_threads(const semcl_context *ctx);
 

@@ -25,13 +25,6 @@
 #define SEMCL_CHUNK 1024
 #define SEMCL_ROW_BLOCK 256
 
-/* Folds SEMCL_LANES partial sums in the canonical tree order; result in lanes[0]. */
-SEMCL_FN float semcl_fold_lanes(float *lanes) {
-  for (int w = SEMCL_LANES / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) lanes[j] = lanes[j] + lanes[j + w];
-  return lanes[0];
-}
-
 /* semcl_fold_lanes over the first `width` lanes only (width a power of two <= SEMCL_LANES).
  * When lanes [width, SEMCL_LANES) hold +0.0f and the others hold sums of non-negative terms
  * (softplus and sigmoid values: >= +0.0f or NaN), the result is bitwise that of
@@ -41,6 +34,11 @@ SEMCL_FN float semcl_fold_lanes_prefix(float *lanes, int width) {
   for (int w = width / 2; w >= 1; w /= 2)
     for (int j = 0; j < w; ++j) lanes[j] = lanes[j] + lanes[j + w];
   return lanes[0];
+}
+
+/* Folds SEMCL_LANES partial sums in the canonical tree order; result in lanes[0]. */
+SEMCL_FN float semcl_fold_lanes(float *lanes) {
+  return semcl_fold_lanes_prefix(lanes, SEMCL_LANES);
 }
 
 /* The upstream gradient of row b as a double: grad_scale times the caller's value

@@ -353,6 +353,19 @@ def _contig(t):
     return t if t.is_contiguous() else t.contiguous()
 
 
+def _check_raw_pos(n, score_raw, score_pos):
+    """Checks the two (B,) score vectors of both losses; returns B."""
+    _check_score(n["raw"], score_raw, 1, "1-D of shape (B,)")
+    _check_score(n["pos"], score_pos, 1, "1-D of shape (B,)")
+    B = score_raw.shape[0]
+    if B == 0:
+        raise ValueError("%s is empty: B must be >= 1" % n["raw"])
+    if score_pos.shape[0] != B:
+        raise ValueError("%s must have shape (%d,) like %s, got %s"
+                         % (n["pos"], B, n["raw"], tuple(score_pos.shape)))
+    return B
+
+
 def positive_only_loss(score_raw, score_pos, y, lambda_sem=1.0, reduction="mean", _names=None):
     """Loss 1 (positive-only semantic consistency) from scores.
 
@@ -362,14 +375,7 @@ def positive_only_loss(score_raw, score_pos, y, lambda_sem=1.0, reduction="mean"
     n = _names or _DEFAULT_NAMES
     reduction = _prep_reduction(reduction)
     lam = _prep_lambda("lambda_sem", lambda_sem)
-    _check_score(n["raw"], score_raw, 1, "1-D of shape (B,)")
-    _check_score(n["pos"], score_pos, 1, "1-D of shape (B,)")
-    B = score_raw.shape[0]
-    if B == 0:
-        raise ValueError("%s is empty: B must be >= 1" % n["raw"])
-    if score_pos.shape[0] != B:
-        raise ValueError("%s must have shape (%d,) like %s, got %s"
-                         % (n["pos"], B, n["raw"], tuple(score_pos.shape)))
+    B = _check_raw_pos(n, score_raw, score_pos)
     _same_device(n["pos"], score_pos, n["raw"], score_raw)
     yf = _prep_labels(n["y"], y, B, score_raw.device)
     raw, pos = _contig(score_raw), _contig(score_pos)
@@ -388,15 +394,8 @@ def pos_neg_loss(score_raw, score_pos, score_neg, y, lambda_rank=1.0, reduction=
     n = _names or _DEFAULT_NAMES
     reduction = _prep_reduction(reduction)
     lam = _prep_lambda("lambda_rank", lambda_rank)
-    _check_score(n["raw"], score_raw, 1, "1-D of shape (B,)")
-    _check_score(n["pos"], score_pos, 1, "1-D of shape (B,)")
+    B = _check_raw_pos(n, score_raw, score_pos)
     _check_score(n["neg"], score_neg, 2, "2-D of shape (B, K)")
-    B = score_raw.shape[0]
-    if B == 0:
-        raise ValueError("%s is empty: B must be >= 1" % n["raw"])
-    if score_pos.shape[0] != B:
-        raise ValueError("%s must have shape (%d,) like %s, got %s"
-                         % (n["pos"], B, n["raw"], tuple(score_pos.shape)))
     if score_neg.shape[0] != B:
         raise ValueError("%s must have shape (B, K) with B = %d like %s, got %s"
                          % (n["neg"], B, n["raw"], tuple(score_neg.shape)))
