@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu/cpu_kernels.h"
+#include "cpu/thread_pool.h"
 #include "semcl_internal.h"
 
 semcl_status_t semcl_fail(semcl_context *ctx, semcl_status_t status, const char *format, ...) {
@@ -57,6 +59,7 @@ semcl_status_t semcl_create(semcl_context **out, semcl_backend_t backend) {
   if (!ctx) return SEMCL_STATUS_OUT_OF_MEMORY;
   ctx->backend = chosen;
   ctx->ops = ops;
+  ctx->cpu_isa = semcl_cpu_isa_default();
 #if defined(SEMCL_HAVE_CUDA)
   if (chosen == SEMCL_BACKEND_CUDA) {
     const semcl_status_t st = semcl_cuda_init_context(ctx);
@@ -74,6 +77,7 @@ void semcl_destroy(semcl_context *ctx) {
   if (!ctx) return;
   if (ctx->own_workspace) ctx->ops->buffer_free(ctx, ctx->own_workspace);
   if (ctx->ops->release) ctx->ops->release(ctx);
+  semcl_pool_destroy(ctx->pool);
   free(ctx);
 }
 
@@ -103,6 +107,29 @@ semcl_status_t semcl_get_threads(const semcl_context *ctx, int *threads) {
     return semcl_fail(writable(ctx), SEMCL_STATUS_NULL_POINTER,
                       "semcl_get_threads: threads is NULL");
   *threads = ctx->threads;
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_set_cpu_isa(semcl_context *ctx, semcl_cpu_isa_t isa) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (isa != SEMCL_CPU_ISA_SCALAR && isa != SEMCL_CPU_ISA_AVX2 && isa != SEMCL_CPU_ISA_AVX512)
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_ENUM,
+                      "semcl_set_cpu_isa: isa = %d is not SEMCL_CPU_ISA_SCALAR, _AVX2 or _AVX512",
+                      (int)isa);
+  if (!semcl_cpu_isa_supported(isa))
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
+                      "semcl_set_cpu_isa: this CPU does not support %s (best: %s)",
+                      semcl_cpu_isa_name(isa), semcl_cpu_isa_name(semcl_cpu_isa_best()));
+  ctx->cpu_isa = isa;
+  semcl_clear_error(ctx);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_get_cpu_isa(const semcl_context *ctx, semcl_cpu_isa_t *isa) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (!isa)
+    return semcl_fail(writable(ctx), SEMCL_STATUS_NULL_POINTER, "semcl_get_cpu_isa: isa is NULL");
+  *isa = ctx->cpu_isa;
   return SEMCL_STATUS_SUCCESS;
 }
 

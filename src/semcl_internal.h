@@ -15,10 +15,16 @@ typedef struct semcl_problem {
   semcl_loss_kind_t kind;
   int64_t B;
   int64_t K; /* 1 for the positive-only loss */
-  const float *score_raw;
-  const float *score_pos;
-  const float *score_neg; /* NULL for the positive-only loss */
+  semcl_dtype_t dtype; /* of the scores and the gradients */
+  const void *score_raw;
+  const void *score_pos;
+  const void *score_neg; /* NULL for the positive-only loss */
   const float *y;
+  const uint8_t *neg_mask;  /* (B,K) or NULL */
+  const int32_t *neg_count; /* (B) or NULL */
+  const float *weight;      /* (B) or NULL */
+  const float *pos_weight;  /* (pos_weight_count) or NULL */
+  int64_t pos_weight_count;
   float lambda;
   semcl_reduction_t reduction;
   float grad_scale;
@@ -26,10 +32,15 @@ typedef struct semcl_problem {
   float *loss;
   float *loss_ctr;
   float *loss_aux;
-  float *grad_raw; /* each gradient may be NULL */
-  float *grad_pos;
-  float *grad_neg;
+  void *grad_raw; /* each gradient may be NULL */
+  void *grad_pos;
+  void *grad_neg;
 } semcl_problem;
+
+/* Whether a pairwise call has any mask. */
+static inline int semcl_problem_masked(const semcl_problem *p) {
+  return p->neg_mask != NULL || p->neg_count != NULL;
+}
 
 typedef struct semcl_backend_ops {
   semcl_status_t (*run)(semcl_context *ctx, const semcl_problem *problem);
@@ -50,6 +61,7 @@ struct semcl_context {
   semcl_backend_t backend;
   const semcl_backend_ops *ops;
   int threads; /* 0 = all online cores */
+  semcl_cpu_isa_t cpu_isa; /* the CPU kernels' instruction-set level */
   struct CUstream_st *stream;
   /* Workspace: the context's own (owned) or the caller's (borrowed). */
   void *own_workspace;
@@ -57,6 +69,7 @@ struct semcl_context {
   void *user_workspace;
   size_t user_workspace_bytes;
   void *backend_state; /* owned by the backend (CUDA: device, handles) */
+  struct semcl_pool *pool; /* CPU worker threads, created on first use (cpu/thread_pool.c) */
   char message[SEMCL_MESSAGE_CAPACITY];
 };
 

@@ -123,21 +123,33 @@ SEMCL_FN void semcl_softplus_sigmoid(float t, float *softplus, float *sigmoid) {
   *sigmoid = t >= 0.0f ? r : e * r;
 }
 
-/* BCEWithLogits(x, y) and its derivative sigmoid(x) - y, sharing one exp.
- * The loss is written as w*|x| + log1p(exp(-|x|)) with w = (x >= 0 ? 1-y : y): both terms are
- * non-negative, so nothing cancels, and a hard label (w == 0) gives exactly the limit at
- * x = +-inf instead of 0*inf. The derivative is formed without cancellation for hard labels:
- * -sigmoid(-x) for y == 1, sigmoid(x) for y == 0. */
-SEMCL_FN void semcl_bce_with_logits(float x, float y, float *loss, float *dloss_dx) {
+/* BCEWithLogits(x, y) with positive-class weight pw (BCEWithLogits' pos_weight) and its
+ * derivative, sharing one exp:
+ *   BCE = pw*y*softplus(-x) + (1-y)*softplus(x) = w*|x| + c*log1p(exp(-|x|)),
+ *   w = (x >= 0 ? 1-y : y*pw),  c = 1 + (pw-1)*y.
+ * Both terms are non-negative for labels in [0,1], so nothing cancels, and a hard label
+ * (w == 0) gives exactly the limit at x = +-inf instead of 0*inf. With pw == 1 (no pos_weight)
+ * c is exactly 1. The derivative (1-y)*sigmoid(x) - pw*y*sigmoid(-x) is formed without
+ * cancellation for hard labels: -pw*sigmoid(-x) for y == 1, sigmoid(x) for y == 0; soft labels
+ * with pw == 1 use sigmoid(x) - y. */
+SEMCL_FN void semcl_bce_with_logits_pw(float x, float y, float pw, float *loss,
+                                       float *dloss_dx) {
   const float ax = fabsf(x);
   const float e = semcl_exp_nonpos(-ax);
   const float r = 1.0f / (1.0f + e);
-  const float w = x >= 0.0f ? 1.0f - y : y;
+  const float w = x >= 0.0f ? 1.0f - y : y * pw;
   const float linear = w == 0.0f ? 0.0f : w * ax;
-  *loss = linear + semcl_log1p_unit(e);
+  const float c = 1.0f + (pw - 1.0f) * y;
+  *loss = linear + c * semcl_log1p_unit(e);
   const float sig_x = x >= 0.0f ? r : e * r;
   const float sig_minus_x = x >= 0.0f ? e * r : r;
-  *dloss_dx = y == 1.0f ? -sig_minus_x : (y == 0.0f ? sig_x : sig_x - y);
+  const float soft = pw == 1.0f ? sig_x - y : (1.0f - y) * sig_x - (y * pw) * sig_minus_x;
+  *dloss_dx = y == 1.0f ? -(pw * sig_minus_x) : (y == 0.0f ? sig_x : soft);
+}
+
+/* BCEWithLogits(x, y) without pos_weight. */
+SEMCL_FN void semcl_bce_with_logits(float x, float y, float *loss, float *dloss_dx) {
+  semcl_bce_with_logits_pw(x, y, 1.0f, loss, dloss_dx);
 }
 
 /* exp(a) for a <= 0 (NaN propagates) in fp64: same scheme as semcl_exp_nonpos, with a
@@ -189,5 +201,47 @@ SEMCL_FN double semcl_sigmoid_f64(double x) {
 
 /* -sign_b = 1 - 2*y_b, computed as the seed does (sign = y*2 - 1), then negated exactly. */
 SEMCL_FN float semcl_neg_sign(float y) { return -(y * 2.0f - 1.0f); }
+
+/* ---- 16-bit storage types (the scores and gradients of a bf16/fp16 call) ----------------
+ * Widening is exact. Narrowing rounds to nearest, ties to even (IEEE), with overflow to inf,
+ * gradual underflow for fp16 and NaN kept NaN (a quiet NaN; its payload bits are not part of
+ * the contract). CUDA's __float2bfloat16_rn / __float2half_rn compute the same values. */
+SEMCL_FN float semcl_bf16_to_f32(uint16_t h) { return semcl_float_from_bits((uint32_t)h << 16); }
+
+SEMCL_FN uint16_t semcl_f32_to_bf16(float f) {
+  const uint32_t u = semcl_bits_from_float(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* NaN: quiet */
+  const uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)((u + rounding) >> 16);
+}
+
+SEMCL_FN float semcl_f16_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1fu;
+  const uint32_t mantissa = h & 0x3ffu;
+  if (exponent == 0x1fu) /* inf or NaN */
+    return semcl_float_from_bits(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0) return semcl_float_from_bits(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+  /* zero or subnormal: mantissa * 2^-24, exact in fp32 */
+  const float magnitude = (float)mantissa * 5.9604644775390625e-8f;
+  return semcl_float_from_bits(sign | semcl_bits_from_float(magnitude));
+}
+
+SEMCL_FN uint16_t semcl_f32_to_f16(float f) {
+  const uint32_t u = semcl_bits_from_float(f);
+  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu)); /* NaN */
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520: rounds to inf */
+  if (a >= 0x38800000u) {                                  /* normal fp16 (>= 2^-14) */
+    const uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
+    return (uint16_t)(sign | ((rounded - 0x38000000u) >> 13));
+  }
+  /* subnormal fp16 or zero: round |f| * 2^24 to an integer, ties to even. |f| < 2^-14, so
+   * the product is < 1024 and exact, and adding 2^23 rounds it (RNE) into the low bits. */
+  const float scaled = semcl_float_from_bits(a) * 16777216.0f;
+  const uint32_t bits = semcl_bits_from_float(scaled + 8388608.0f) - 0x4b000000u;
+  return (uint16_t)(sign | bits);
+}
 
 #endif /* SEMCL_MATH_H */

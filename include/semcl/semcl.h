@@ -83,6 +83,23 @@ typedef enum semcl_reduction {
   SEMCL_REDUCTION_NONE = 2  /* B per-sample values of each loss */
 } semcl_reduction_t;
 
+/* Element type of the scores (score_raw, score_pos, score_neg) and of their gradients in the
+ * _ex entry points. Arithmetic is fp32 (sums fp32/fp64) for every dtype; a 16-bit gradient is
+ * the fp32 gradient rounded to nearest-even. Labels, weights, losses and the upstream gradient
+ * are always float32. */
+typedef enum semcl_dtype {
+  SEMCL_DTYPE_FLOAT32 = 0,
+  SEMCL_DTYPE_BFLOAT16 = 1,
+  SEMCL_DTYPE_FLOAT16 = 2
+} semcl_dtype_t;
+
+/* CPU instruction-set level of a context's kernels. Every level computes the same bits. */
+typedef enum semcl_cpu_isa {
+  SEMCL_CPU_ISA_SCALAR = 0, /* portable C (any CPU) */
+  SEMCL_CPU_ISA_AVX2 = 1,   /* x86-64 AVX2 + FMA + F16C */
+  SEMCL_CPU_ISA_AVX512 = 2  /* x86-64 AVX-512 F/BW/DQ/VL */
+} semcl_cpu_isa_t;
+
 typedef struct semcl_context semcl_context;
 /* The CUDA runtime's stream type (cudaStream_t is `struct CUstream_st *`). */
 struct CUstream_st;
@@ -130,6 +147,17 @@ SEMCL_API semcl_status_t semcl_get_threads(const semcl_context *ctx, int *thread
  * beforehand if you capture. */
 SEMCL_API semcl_status_t semcl_set_stream(semcl_context *ctx, struct CUstream_st *stream);
 SEMCL_API semcl_status_t semcl_get_stream(const semcl_context *ctx, struct CUstream_st **stream);
+
+/* The CPU kernels' instruction-set level. semcl_create picks the highest level the CPU
+ * supports, or the level named by the environment variable SEMCL_CPU_ISA (scalar, avx2,
+ * avx512) when it is set and the CPU supports it (a higher level than the CPU has, or an
+ * unknown name, is ignored: the context keeps the highest supported level).
+ * semcl_set_cpu_isa returns SEMCL_STATUS_INVALID_VALUE for a level this CPU lacks. Results are
+ * bitwise identical at every level. On a CUDA context the value is stored and has no effect. */
+SEMCL_API semcl_status_t semcl_set_cpu_isa(semcl_context *ctx, semcl_cpu_isa_t isa);
+SEMCL_API semcl_status_t semcl_get_cpu_isa(const semcl_context *ctx, semcl_cpu_isa_t *isa);
+/* "scalar", "avx2", "avx512"; never NULL ("unknown" for other values). */
+SEMCL_API const char *semcl_cpu_isa_name(semcl_cpu_isa_t isa);
 
 /* Waits until all work enqueued by this context has finished (no-op on the CPU). */
 SEMCL_API semcl_status_t semcl_synchronize(semcl_context *ctx);
@@ -212,6 +240,62 @@ SEMCL_API semcl_status_t semcl_pos_neg_forward_backward(
     const float *score_neg, const float *y, float lambda, semcl_reduction_t reduction,
     float grad_scale, const float *grad_upstream, float *loss, float *loss_ctr, float *loss_aux,
     float *grad_raw, float *grad_pos, float *grad_neg);
+
+/* ---- options: dtypes, masks, weights (the _ex entry points) -------------------------- */
+/*
+ * Everything beyond the scores and labels that a training loop may need. Initialise with
+ * SEMCL_OPTIONS_INIT (or set struct_size = sizeof(semcl_options) and zero the rest); a NULL
+ * options pointer means all defaults. Arrays live in the context's memory space.
+ *
+ *   dtype      element type of score_raw, score_pos, score_neg and of the three gradients.
+ *   neg_mask   (B,K) bytes or NULL (pairwise loss only): nonzero = the negative is real.
+ *   neg_count  (B) int32 or NULL (pairwise loss only): negatives 0 .. neg_count[b]-1 of row b
+ *              are real. Values are clamped to [0, K]. May be combined with neg_mask (a
+ *              negative is real when both say so).
+ *   weight     (B) or NULL: per-sample weight multiplying both terms of sample b (like
+ *              BCEWithLogits' weight). Means still divide by counts, not by weight sums.
+ *              Any float is accepted (negative weights are computed as given).
+ *   pos_weight NULL (= 1), or pos_weight_count values (1: one for every sample, or B): the
+ *              weight of the positive class in the BCE term, BCEWithLogits' pos_weight.
+ *
+ * Masked negatives contribute exactly 0 to the losses and their grad_neg slots are written 0.
+ * With masks, row b's pairwise term is the mean over its n_b real negatives (0 when n_b = 0)
+ * and the MEAN reduction of the pairwise term divides the sum over all real (b,k) pairs by
+ * their number N (the masked mean; 0 when N = 0, so the loss is then the BCE term alone). SUM
+ * adds the B per-sample values. Without masks all of this is the unmasked definition.
+ */
+typedef struct semcl_options {
+  size_t struct_size;       /* sizeof(semcl_options) */
+  semcl_dtype_t dtype;      /* default SEMCL_DTYPE_FLOAT32 */
+  const uint8_t *neg_mask;  /* (B,K) or NULL */
+  const int32_t *neg_count; /* (B) or NULL */
+  const float *weight;      /* (B) or NULL */
+  const float *pos_weight;  /* (pos_weight_count) or NULL */
+  int64_t pos_weight_count; /* 1 or B when pos_weight is not NULL */
+} semcl_options;
+
+#define SEMCL_OPTIONS_INIT {sizeof(semcl_options), SEMCL_DTYPE_FLOAT32, NULL, NULL, NULL, NULL, 0}
+
+/* Bytes per element of a dtype (4 or 2; 0 for an unknown value). */
+SEMCL_API size_t semcl_dtype_size(semcl_dtype_t dtype);
+
+/*
+ * The general entry points: forward, or forward and backward when any gradient pointer is not
+ * NULL (a call with all three NULL computes no gradient work at all). Scores and gradients
+ * have options->dtype; everything else is as in the entry points above, which are these
+ * calls with options = NULL.
+ */
+SEMCL_API semcl_status_t semcl_positive_only_ex(
+    semcl_context *ctx, int64_t B, const void *score_raw, const void *score_pos, const float *y,
+    float lambda, semcl_reduction_t reduction, const semcl_options *options, float grad_scale,
+    const float *grad_upstream, float *loss, float *loss_ctr, float *loss_aux, void *grad_raw,
+    void *grad_pos);
+
+SEMCL_API semcl_status_t semcl_pos_neg_ex(
+    semcl_context *ctx, int64_t B, int64_t K, const void *score_raw, const void *score_pos,
+    const void *score_neg, const float *y, float lambda, semcl_reduction_t reduction,
+    const semcl_options *options, float grad_scale, const float *grad_upstream, float *loss,
+    float *loss_ctr, float *loss_aux, void *grad_raw, void *grad_pos, void *grad_neg);
 
 #ifdef __cplusplus
 } /* extern "C" */

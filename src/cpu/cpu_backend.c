@@ -6,7 +6,7 @@
 
 static size_t workspace_bytes(semcl_loss_kind_t kind, int64_t B, int64_t K, int threads) {
   return kind == SEMCL_LOSS_POS_NEG ? semcl_cpu_pos_neg_workspace(B, K, threads)
-                                    : semcl_cpu_positive_only_workspace(B);
+                                    : semcl_cpu_positive_only_workspace(B, threads);
 }
 
 static semcl_status_t cpu_workspace_size(const semcl_context *ctx, semcl_loss_kind_t kind,
@@ -33,9 +33,9 @@ static semcl_status_t cpu_run(semcl_context *ctx, const semcl_problem *p) {
                                               host_alloc, host_free, &workspace);
   if (st != SEMCL_STATUS_SUCCESS) return st;
   if (p->kind == SEMCL_LOSS_POS_NEG)
-    semcl_cpu_pos_neg(p, threads, workspace);
+    semcl_cpu_pos_neg(ctx, p, threads, workspace);
   else
-    semcl_cpu_positive_only(p, threads, workspace);
+    semcl_cpu_positive_only(ctx, p, threads, workspace);
   return SEMCL_STATUS_SUCCESS;
 }
 

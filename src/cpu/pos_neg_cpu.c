@@ -1,177 +1,135 @@
 /*
- * pos_neg_cpu.c — loss 2 (label-conditioned pairwise ranking) on the CPU.
+ * pos_neg_cpu.c — the pairwise loss on the CPU: splits a call into tasks for the thread pool
+ * and folds their results in the canonical order. The per-row work is in kernels_body.h.
  *
- * One pass over score_neg: each score is read once and its gradient written once; the
- * difference, the sign-conditioned softplus, its sigmoid (one shared exp), the gradient and
- * the two row sums happen together. The inner loop is written over the 32 canonical lanes of
- * semcl_order.h so that the compiler vectorises it (8 or 16 lanes a register) while the
- * summation order stays the canonical one, whatever the SIMD width or thread count.
+ * Two ways to split, chosen from (B, K, threads) only:
+ *  - rows: tasks of R rows (R a power of two with R*K near TASK_TERMS); each task writes its
+ *    rows' outputs and the T sums of its rows' leaves into its own slot; T over the slots.
+ *  - chunks, when there are fewer row tasks than threads and rows span several chunks (few
+ *    long rows): tasks of up to CHUNKS_PER_TASK chunks of one row write the chunks' fp32 sums
+ *    into slots (row, chunk); then the row epilogues run from the slots.
+ * Either way every sum is the tree of semcl_fold.h, so the bits are the same.
  */
 #include <stdint.h>
 #include <string.h>
 
-#include "../semcl_math.h"
-#include "../semcl_order.h"
+#include "../semcl_fold.h"
 #include "cpu_kernels.h"
+#include "thread_pool.h"
 
+#define TASK_TERMS 65536      /* negatives per task: about 50-100 us of work */
+#define CHUNKS_PER_TASK 64    /* chunk tasks: 64 chunks of SEMCL_CHUNK terms */
+#define SMALL_CALL_TERMS 32768 /* smaller calls run on the calling thread alone */
 
-/* One chunk of one row.
- * input: neg (len), output: grad (len) or nothing; returns the two canonical fp32 chunk sums. */
-static inline __attribute__((always_inline)) void pos_neg_chunk_impl(
-    const float *neg, float *grad, int64_t len, float pos, float neg_sign, float coef,
-    float *softplus_sum, float *sigmoid_sum, const int write_grad) {
-  if (len < SEMCL_LANES) {
-    /* A short row (small K): only the lanes it uses, folded as semcl_fold_lanes_prefix. */
-    float short_sp[SEMCL_LANES], short_sg[SEMCL_LANES];
-    int width = 1;
-    while (width < len) width *= 2;
-    for (int j = 0; j < (int)len; ++j) {
-      semcl_softplus_sigmoid(neg_sign * (pos - neg[j]), &short_sp[j], &short_sg[j]);
-      if (write_grad) grad[j] = coef * short_sg[j];
-    }
-    for (int j = (int)len; j < width; ++j) short_sp[j] = short_sg[j] = 0.0f;
-    *softplus_sum = semcl_fold_lanes_prefix(short_sp, width);
-    *sigmoid_sum = semcl_fold_lanes_prefix(short_sg, width);
-    return;
-  }
-  float lane_sp[SEMCL_LANES] = {0};
-  float lane_sg[SEMCL_LANES] = {0};
-  int64_t i = 0;
-  for (; i + SEMCL_LANES <= len; i += SEMCL_LANES) {
-    /* In-place (grad == neg) is safe: each element is read before its own slot is written. */
-#pragma GCC ivdep
-    for (int j = 0; j < SEMCL_LANES; ++j) {
-      float sp, sg;
-      semcl_softplus_sigmoid(neg_sign * (pos - neg[i + j]), &sp, &sg);
-      lane_sp[j] += sp;
-      lane_sg[j] += sg;
-      if (write_grad) grad[i + j] = coef * sg;
-    }
-  }
-  for (int j = 0; i + j < len; ++j) {
-    float sp, sg;
-    semcl_softplus_sigmoid(neg_sign * (pos - neg[i + j]), &sp, &sg);
-    lane_sp[j] += sp;
-    lane_sg[j] += sg;
-    if (write_grad) grad[i + j] = coef * sg;
-  }
-  *softplus_sum = semcl_fold_lanes(lane_sp);
-  *sigmoid_sum = semcl_fold_lanes(lane_sg);
+typedef struct plan {
+  int threads;
+  int64_t rows_per_task, row_tasks;
+  int64_t chunks; /* chunks per row */
+  int chunk_mode;
+  int64_t chunk_groups; /* chunk tasks per row */
+} plan;
+
+static plan make_plan(int64_t B, int64_t K, int threads) {
+  plan pl;
+  pl.threads = (B * K < SMALL_CALL_TERMS) ? 1 : threads;
+  int64_t r = 1;
+  while (r * 2 * K <= TASK_TERMS) r *= 2;
+  pl.rows_per_task = r;
+  pl.row_tasks = (B + r - 1) / r;
+  pl.chunks = (K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
+  pl.chunk_mode = pl.threads > 1 && pl.row_tasks < pl.threads && pl.chunks > 1;
+  pl.chunk_groups = (pl.chunks + CHUNKS_PER_TASK - 1) / CHUNKS_PER_TASK;
+  return pl;
 }
 
-SEMCL_CPU_CLONES
-static void pos_neg_chunk_fwd(const float *neg, int64_t len, float pos, float neg_sign,
-                              float *softplus_sum, float *sigmoid_sum) {
-  pos_neg_chunk_impl(neg, NULL, len, pos, neg_sign, 0.0f, softplus_sum, sigmoid_sum, 0);
-}
+static size_t round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
 
-SEMCL_CPU_CLONES
-static void pos_neg_chunk_fwd_bwd(const float *neg, float *grad, int64_t len, float pos,
-                                  float neg_sign, float coef, float *softplus_sum,
-                                  float *sigmoid_sum) {
-  pos_neg_chunk_impl(neg, grad, len, pos, neg_sign, coef, softplus_sum, sigmoid_sum, 1);
-}
+/* Workspace: counts (B int64) | task sums (2 x row_tasks doubles) | chunk sums (chunk mode). */
+typedef struct layout {
+  size_t counts, sums, chunk_sums, total;
+} layout;
 
-static double row_scale_of(const semcl_problem *p, int64_t b) {
-  return semcl_row_scale(p->grad_scale, p->grad_upstream, p->reduction == SEMCL_REDUCTION_NONE,
-                         p->reduction == SEMCL_REDUCTION_MEAN, p->B, b);
-}
-
-/* Chunk c of row b: its fp32 sums, and its gradients when asked for. */
-static void run_chunk(const semcl_problem *p, int64_t b, int64_t c, float *softplus_sum,
-                      float *sigmoid_sum) {
-  const int64_t begin = c * SEMCL_CHUNK;
-  const int64_t len = p->K - begin < SEMCL_CHUNK ? p->K - begin : SEMCL_CHUNK;
-  const float *neg = p->score_neg + b * p->K + begin;
-  const float neg_sign = semcl_neg_sign(p->y[b]);
-  if (p->grad_neg) {
-    const float coef = semcl_pos_neg_neg_coef(row_scale_of(p, b), p->lambda, neg_sign, p->K);
-    pos_neg_chunk_fwd_bwd(neg, p->grad_neg + b * p->K + begin, len, p->score_pos[b], neg_sign,
-                          coef, softplus_sum, sigmoid_sum);
-  } else {
-    pos_neg_chunk_fwd(neg, len, p->score_pos[b], neg_sign, softplus_sum, sigmoid_sum);
-  }
-}
-
-/* Row b after its chunks: BCE, per-sample outputs, grad_raw and grad_pos.
- * chunk_sums: (chunks, 2) fp32 partials, or NULL to run the chunks here. */
-SEMCL_CPU_CLONES
-static void finish_row(const semcl_problem *p, int64_t b, const float *chunk_sums, double *ctr_out,
-                       double *aux_out) {
-  const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
-  double softplus_total = 0.0, sigmoid_total = 0.0;
-  for (int64_t c = 0; c < chunks; ++c) {
-    float sp, sg;
-    if (chunk_sums) {
-      sp = chunk_sums[2 * c];
-      sg = chunk_sums[2 * c + 1];
-    } else {
-      run_chunk(p, b, c, &sp, &sg);
-    }
-    softplus_total += (double)sp;
-    sigmoid_total += (double)sg;
-  }
-  const int none = p->reduction == SEMCL_REDUCTION_NONE;
-  const int grads = p->grad_raw || p->grad_pos;
-  semcl_pos_neg_finish_row(p->score_raw[b], p->y[b], p->lambda, p->K, softplus_total,
-                           sigmoid_total, grads ? row_scale_of(p, b) : 0.0,
-                           none ? p->loss + b : NULL, none ? p->loss_ctr + b : NULL,
-                           none ? p->loss_aux + b : NULL, p->grad_raw ? p->grad_raw + b : NULL,
-                           p->grad_pos ? p->grad_pos + b : NULL, ctr_out, aux_out);
-}
-
-/* Rows of block `blk`, summed in row order into the block partials. */
-static void finish_block(const semcl_problem *p, int64_t blk, const float *chunk_sums,
-                         double *block_ctr, double *block_aux) {
-  const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
-  const int64_t first = blk * SEMCL_ROW_BLOCK;
-  const int64_t last = first + SEMCL_ROW_BLOCK < p->B ? first + SEMCL_ROW_BLOCK : p->B;
-  double ctr_sum = 0.0, aux_sum = 0.0;
-  for (int64_t b = first; b < last; ++b) {
-    double ctr, aux;
-    finish_row(p, b, chunk_sums ? chunk_sums + 2 * b * chunks : NULL, &ctr, &aux);
-    ctr_sum += ctr;
-    aux_sum += aux;
-  }
-  block_ctr[blk] = ctr_sum;
-  block_aux[blk] = aux_sum;
-}
-
-/* Threads take whole row blocks when there are enough blocks to go round; otherwise (few
- * rows, typically with a large K) they share the rows' chunks. */
-static int use_row_mode(int64_t B, int threads) {
-  return (B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK >= (int64_t)threads;
+static layout make_layout(const plan *pl, int64_t B) {
+  layout l;
+  l.counts = 0;
+  l.sums = l.counts + round16((size_t)B * sizeof(int64_t));
+  l.chunk_sums = l.sums + round16((size_t)pl->row_tasks * 2 * sizeof(double));
+  l.total = l.chunk_sums +
+            (pl->chunk_mode ? round16((size_t)(B * pl->chunks) * 2 * sizeof(float)) : 0);
+  return l;
 }
 
 size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads) {
-  const int64_t blocks = (B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK;
-  size_t bytes = (size_t)blocks * 2 * sizeof(double);
-  if (!use_row_mode(B, threads)) {
-    const int64_t chunks = (K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
-    bytes += (size_t)(B * chunks) * 2 * sizeof(float);
-  }
-  return bytes;
+  const plan pl = make_plan(B, K, threads);
+  return make_layout(&pl, B).total;
 }
 
-void semcl_cpu_pos_neg(const semcl_problem *p, int threads, void *workspace) {
-  const int64_t blocks = (p->B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK;
-  double *block_ctr = (double *)workspace;
-  double *block_aux = block_ctr + blocks;
-  /* Thread only when there is enough work to pay for waking the threads. */
-  const int parallel = threads > 1 && p->B * p->K >= 32768;
-  if (use_row_mode(p->B, threads)) {
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
-    for (int64_t blk = 0; blk < blocks; ++blk) finish_block(p, blk, NULL, block_ctr, block_aux);
-  } else {
-    /* Few long rows: threads share the chunks, then one thread folds them in order. */
-    const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
-    float *chunk_sums = (float *)(block_aux + blocks);
-    const int64_t total = p->B * chunks;
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
-    for (int64_t c = 0; c < total; ++c)
-      run_chunk(p, c / chunks, c % chunks, &chunk_sums[2 * c], &chunk_sums[2 * c + 1]);
-    for (int64_t blk = 0; blk < blocks; ++blk)
-      finish_block(p, blk, chunk_sums, block_ctr, block_aux);
+typedef struct job {
+  const semcl_cpu_kernels *k;
+  semcl_cpu_call call;
+  const plan *pl;
+  int64_t *counts;
+  double *task_ctr, *task_aux;
+  float *chunk_sums;
+} job;
+
+static void count_task(void *arg, int64_t t) {
+  const job *j = (const job *)arg;
+  const int64_t first = t * j->pl->rows_per_task;
+  const int64_t B = j->call.p->B;
+  const int64_t n = B - first < j->pl->rows_per_task ? B - first : j->pl->rows_per_task;
+  j->k->count_rows(j->call.p, first, n, j->counts);
+}
+
+static void rows_task(void *arg, int64_t t) {
+  const job *j = (const job *)arg;
+  const int64_t first = t * j->pl->rows_per_task;
+  const int64_t B = j->call.p->B;
+  const int64_t n = B - first < j->pl->rows_per_task ? B - first : j->pl->rows_per_task;
+  j->k->pos_neg_rows(&j->call, first, n, NULL, &j->task_ctr[t], &j->task_aux[t]);
+}
+
+static void chunk_task(void *arg, int64_t t) {
+  const job *j = (const job *)arg;
+  const int64_t b = t / j->pl->chunk_groups;
+  const int64_t c0 = (t % j->pl->chunk_groups) * CHUNKS_PER_TASK;
+  const int64_t c1 = c0 + CHUNKS_PER_TASK < j->pl->chunks ? c0 + CHUNKS_PER_TASK : j->pl->chunks;
+  j->k->pos_neg_chunks(&j->call, b, c0, c1, j->chunk_sums + 2 * (b * j->pl->chunks + c0));
+}
+
+void semcl_cpu_pos_neg(semcl_context *ctx, const semcl_problem *p, int threads,
+                       void *workspace) {
+  const plan pl = make_plan(p->B, p->K, threads);
+  const layout l = make_layout(&pl, p->B);
+  char *ws = (char *)workspace;
+  job j;
+  j.k = semcl_cpu_kernels_for(ctx->cpu_isa);
+  j.pl = &pl;
+  j.counts = (int64_t *)(ws + l.counts);
+  j.task_ctr = (double *)(ws + l.sums);
+  j.task_aux = j.task_ctr + pl.row_tasks;
+  j.chunk_sums = pl.chunk_mode ? (float *)(ws + l.chunk_sums) : NULL;
+  j.call.p = p;
+  j.call.counts = NULL;
+
+  double N = (double)p->B * (double)p->K;
+  if (semcl_problem_masked(p)) {
+    semcl_pool_run(&ctx->pool, pl.threads, pl.row_tasks, count_task, &j);
+    int64_t real = 0; /* an exact integer sum: any order */
+    for (int64_t b = 0; b < p->B; ++b) real += j.counts[b];
+    N = (double)real;
+    j.call.counts = j.counts;
   }
-  semcl_cpu_finish_reduction(p, block_ctr, block_aux, blocks);
+  j.call.rc = semcl_cpu_row_consts(p, N);
+
+  int64_t tasks = pl.row_tasks;
+  if (!pl.chunk_mode) {
+    semcl_pool_run(&ctx->pool, pl.threads, pl.row_tasks, rows_task, &j);
+  } else {
+    semcl_pool_run(&ctx->pool, pl.threads, p->B * pl.chunk_groups, chunk_task, &j);
+    /* Few rows: their epilogues, and T over all of them, on this thread. */
+    j.k->pos_neg_rows(&j.call, 0, p->B, j.chunk_sums, &j.task_ctr[0], &j.task_aux[0]);
+    tasks = 1;
+  }
+  semcl_cpu_finish_reduction(p, &j.call.rc, j.task_ctr, j.task_aux, tasks, N);
 }

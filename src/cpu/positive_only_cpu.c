@@ -1,66 +1,47 @@
 /*
- * positive_only_cpu.c — loss 1 (positive-only semantic consistency) on the CPU.
- *
- * Rows are processed in the canonical blocks of SEMCL_ROW_BLOCK: a vectorisable fp32 pass
- * computes the BCE and the softplus of every row of the block, then an fp64 pass forms the
- * gradients (their two terms cancel near raw == pos), writes the per-row outputs and sums the
- * block in row order.
+ * positive_only_cpu.c — the positive-only loss on the CPU: tasks of rows for the thread pool,
+ * each writing its rows' outputs and the T sums of their leaves into its own slot, then T over
+ * the slots (semcl_fold.h). The per-row work is in kernels_body.h.
  */
 #include <stdint.h>
-#include <string.h>
 
-#include "../semcl_math.h"
-#include "../semcl_order.h"
 #include "cpu_kernels.h"
+#include "thread_pool.h"
 
-SEMCL_CPU_CLONES
-static void run_block(const semcl_problem *p, int64_t blk, double *block_ctr,
-                      double *block_aux) {
-  const int64_t first = blk * SEMCL_ROW_BLOCK;
-  const int n = (int)(p->B - first < SEMCL_ROW_BLOCK ? p->B - first : SEMCL_ROW_BLOCK);
-  const float *raw = p->score_raw + first, *pos = p->score_pos + first, *y = p->y + first;
-  float ctr[SEMCL_ROW_BLOCK], aux[SEMCL_ROW_BLOCK];
-  for (int i = 0; i < n; ++i) {
-    float unused_dctr, unused_sigmoid; /* the gradients are formed in fp64 below */
-    semcl_bce_with_logits(raw[i], y[i], &ctr[i], &unused_dctr);
-    semcl_softplus_sigmoid(semcl_neg_sign(y[i]) * (pos[i] - raw[i]), &aux[i], &unused_sigmoid);
-  }
-  const int none = p->reduction == SEMCL_REDUCTION_NONE;
-  const int is_mean = p->reduction == SEMCL_REDUCTION_MEAN;
-  if (p->grad_raw || p->grad_pos) {
-    /* Separate loops so that the fp64 gradient math vectorises (4 rows per AVX2 register). */
-    double scale[SEMCL_ROW_BLOCK];
-    float graw[SEMCL_ROW_BLOCK], gpos[SEMCL_ROW_BLOCK];
-    for (int i = 0; i < n; ++i)
-      scale[i] = semcl_row_scale(p->grad_scale, p->grad_upstream, none, is_mean, p->B, first + i);
-    for (int i = 0; i < n; ++i)
-      semcl_positive_only_grads(scale[i], p->lambda, raw[i], pos[i], y[i], &graw[i], &gpos[i]);
-    if (p->grad_raw) memcpy(p->grad_raw + first, graw, (size_t)n * sizeof(float));
-    if (p->grad_pos) memcpy(p->grad_pos + first, gpos, (size_t)n * sizeof(float));
-  }
-  double ctr_sum = 0.0, aux_sum = 0.0;
-  for (int i = 0; i < n; ++i) {
-    if (none)
-      semcl_row_losses(ctr[i], (double)aux[i], p->lambda, p->loss + first + i,
-                       p->loss_ctr + first + i, p->loss_aux + first + i);
-    ctr_sum += (double)ctr[i];
-    aux_sum += (double)aux[i];
-  }
-  block_ctr[blk] = ctr_sum;
-  block_aux[blk] = aux_sum;
+#define TASK_ROWS 16384       /* a power of two: tasks are nodes of the tree over rows */
+#define SMALL_CALL_ROWS 16384 /* smaller calls run on the calling thread alone */
+
+static int64_t tasks_of(int64_t B) { return (B + TASK_ROWS - 1) / TASK_ROWS; }
+
+size_t semcl_cpu_positive_only_workspace(int64_t B, int threads) {
+  (void)threads;
+  return (size_t)tasks_of(B) * 2 * sizeof(double);
 }
 
-size_t semcl_cpu_positive_only_workspace(int64_t B) {
-  const int64_t blocks = (B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK;
-  return (size_t)blocks * 2 * sizeof(double);
+typedef struct job {
+  const semcl_cpu_kernels *k;
+  semcl_cpu_call call;
+  double *task_ctr, *task_aux;
+} job;
+
+static void rows_task(void *arg, int64_t t) {
+  const job *j = (const job *)arg;
+  const int64_t first = t * TASK_ROWS;
+  const int64_t B = j->call.p->B;
+  const int64_t n = B - first < TASK_ROWS ? B - first : TASK_ROWS;
+  j->k->positive_only_rows(&j->call, first, n, &j->task_ctr[t], &j->task_aux[t]);
 }
 
-void semcl_cpu_positive_only(const semcl_problem *p, int threads, void *workspace) {
-  const int64_t blocks = (p->B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK;
-  double *block_ctr = (double *)workspace;
-  double *block_aux = block_ctr + blocks;
-  const int parallel = threads > 1 && blocks > 1 && p->B >= 65536;
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
-  for (int64_t blk = 0; blk < blocks; ++blk) run_block(p, blk, block_ctr, block_aux);
-  semcl_cpu_finish_reduction(p, block_ctr, block_aux, blocks);
+void semcl_cpu_positive_only(semcl_context *ctx, const semcl_problem *p, int threads,
+                             void *workspace) {
+  const int64_t tasks = tasks_of(p->B);
+  job j;
+  j.k = semcl_cpu_kernels_for(ctx->cpu_isa);
+  j.call.p = p;
+  j.call.counts = NULL;
+  j.call.rc = semcl_cpu_row_consts(p, (double)p->B);
+  j.task_ctr = (double *)workspace;
+  j.task_aux = j.task_ctr + tasks;
+  semcl_pool_run(&ctx->pool, p->B < SMALL_CALL_ROWS ? 1 : threads, tasks, rows_task, &j);
+  semcl_cpu_finish_reduction(p, &j.call.rc, j.task_ctr, j.task_aux, tasks, (double)p->B);
 }

@@ -1,0 +1,6 @@
+/* kernels_avx2.c — the CPU loss kernels at the avx2 level: the primitives of
+ * simd/simd_avx2.h under the one kernel body (kernels_body.h). CMake compiles this file with
+ * the level's instruction-set flags; the library calls it only on CPUs that have them. */
+#include "simd/simd_avx2.h"
+
+#include "kernels_body.h"

@@ -1,0 +1,473 @@
+/*
+ * kernels_body.h — the CPU loss kernels, written once over the vector primitives of
+ * simd/simd_<isa>.h and compiled once per instruction-set level (kernels_<isa>.c includes the
+ * primitives, then this file). Every level computes the bits of the scalar definitions:
+ * per-element math of semcl_math.h, summation order of semcl_fold.h, row epilogue of
+ * semcl_row.h.
+ *
+ * Variants are compile-time parameters of always-inline bodies (dtype, mask kind, forward or
+ * forward+backward, fp64 gradient coefficient), instantiated by the small functions below.
+ *
+ * Shapes: score_raw, score_pos, y (B); score_neg, grad_neg, neg_mask (B,K); per-call work is
+ * handed out by the driver (pos_neg_cpu.c, positive_only_cpu.c) in aligned power-of-two row
+ * ranges, each a node of the tree T over rows.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../semcl_fold.h"
+#include "../semcl_math.h"
+#include "../semcl_row.h"
+#include "cpu_kernels.h"
+
+#define SEMCL_CAT2(a, b) a##_##b
+#define SEMCL_CAT(a, b) SEMCL_CAT2(a, b)
+#define KERNEL(name) SEMCL_CAT(name, SIMD_NAME)
+
+/* Rows per sub-tile: the epilogue's arrays live on the stack, and a sub-tile is a node of T. */
+#define ROW_TILE 256
+#define LANE_VECTORS (SEMCL_LANES / SIMD_W)
+
+enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
+enum { MASK_NONE = 0, MASK_COUNT = 1, MASK_BYTES = 2, MASK_BOTH = 3 };
+
+/* ---- per-element math over vectors (semcl_math.h, lane for lane) -------------------------- */
+
+/* semcl_exp_nonpos. The scale by 2^n is done in one integer add when every lane's result is a
+ * normal number (n >= -125), else in the definition's two exact steps; both give the correctly
+ * rounded p * 2^n, so the bits are the same. NaN lanes take the second path. */
+SIMD_INLINE vf v_exp_nonpos(vf a) {
+  const vf magic = vf_set1(12582912.0f);
+  vf t = vf_fma(a, vf_set1(1.44269504088896341f), magic);
+  vf n = vf_sub(t, magic);
+  const int fast = vm_all(vf_ge(n, vf_set1(-125.0f)));
+  if (!fast) {
+    a = vf_select(vf_lt(a, vf_set1(-104.0f)), vf_set1(-104.0f), a);
+    t = vf_fma(a, vf_set1(1.44269504088896341f), magic);
+    n = vf_sub(t, magic);
+  }
+  vf r = vf_fma(n, vf_set1(-0.693359375f), a);
+  r = vf_fma(n, vf_set1(2.12194440e-4f), r);
+  vf p = vf_set1(1.9875691500e-4f);
+  p = vf_fma(p, r, vf_set1(1.3981999507e-3f));
+  p = vf_fma(p, r, vf_set1(8.3334519073e-3f));
+  p = vf_fma(p, r, vf_set1(4.1665795894e-2f));
+  p = vf_fma(p, r, vf_set1(1.6666665459e-1f));
+  p = vf_fma(p, r, vf_set1(5.0000001201e-1f));
+  p = vf_add(vf_fma(p, vf_mul(r, r), r), vf_set1(1.0f));
+  if (fast) return vf_from_bits(vi_add(vf_bits(p), vi_shl23(vf_bits(t))));
+  const vi ni = vi_sub(vf_bits(t), vi_set1(0x4B400000));
+  const vi n_half = vi_sra1(ni);
+  const vi n_rest = vi_sub(ni, n_half);
+  const vf scale_a = vf_from_bits(vi_shl23(vi_add(n_half, vi_set1(127))));
+  const vf scale_b = vf_from_bits(vi_shl23(vi_add(n_rest, vi_set1(127))));
+  return vf_mul(vf_mul(p, scale_a), scale_b);
+}
+
+SIMD_INLINE vf v_log1p_unit(vf e) {
+  vf p = vf_set1(-0.003246020060032606f);
+  p = vf_fma(p, e, vf_set1(0.019860535860061646f));
+  p = vf_fma(p, e, vf_set1(-0.05697675794363022f));
+  p = vf_fma(p, e, vf_set1(0.10605420917272568f));
+  p = vf_fma(p, e, vf_set1(-0.1530665159225464f));
+  p = vf_fma(p, e, vf_set1(0.19676312804222107f));
+  p = vf_fma(p, e, vf_set1(-0.24954208731651306f));
+  p = vf_fma(p, e, vf_set1(0.3332996964454651f));
+  p = vf_fma(p, e, vf_set1(-0.4999990165233612f));
+  p = vf_fma(p, e, vf_set1(1.0f));
+  return vf_mul(p, e);
+}
+
+/* semcl_softplus_sigmoid; the sigmoid (and its division) only when want_sigmoid. */
+SIMD_INLINE void v_softplus_sigmoid(vf t, vf *sp, vf *sg, const int want_sigmoid) {
+  const vf zero = vf_zero();
+  const vf e = v_exp_nonpos(vf_neg_abs(t));
+  *sp = vf_add(vf_select(vf_gt(t, zero), t, zero), v_log1p_unit(e));
+  if (want_sigmoid) {
+    const vf one = vf_set1(1.0f);
+    const vf r = vf_div(one, vf_add(one, e));
+    *sg = vf_select(vf_ge(t, zero), r, vf_mul(e, r));
+  }
+}
+
+/* ---- scores in their storage type --------------------------------------------------------- */
+SIMD_INLINE vf v_load_scores(const void *base, int64_t i, const int dt) {
+  if (dt == DT_F32) return vf_load((const float *)base + i);
+  if (dt == DT_BF16) return vf_load_bf16((const uint16_t *)base + i);
+  return vf_load_f16((const uint16_t *)base + i);
+}
+SIMD_INLINE vf v_load_scores_n(const void *base, int64_t i, int n, const int dt) {
+  if (dt == DT_F32) return vf_load_n((const float *)base + i, n);
+  if (dt == DT_BF16) return vf_load_bf16_n((const uint16_t *)base + i, n);
+  return vf_load_f16_n((const uint16_t *)base + i, n);
+}
+SIMD_INLINE void v_store_scores(void *base, int64_t i, vf v, const int dt) {
+  if (dt == DT_F32)
+    vf_store((float *)base + i, v);
+  else if (dt == DT_BF16)
+    vf_store_bf16((uint16_t *)base + i, v);
+  else
+    vf_store_f16((uint16_t *)base + i, v);
+}
+SIMD_INLINE void v_store_scores_n(void *base, int64_t i, vf v, int n, const int dt) {
+  if (dt == DT_F32)
+    vf_store_n((float *)base + i, v, n);
+  else if (dt == DT_BF16)
+    vf_store_bf16_n((uint16_t *)base + i, v, n);
+  else
+    vf_store_f16_n((uint16_t *)base + i, v, n);
+}
+
+SIMD_INLINE vm v_bytes_n(const uint8_t *p, int n) {
+  if (n >= SIMD_W) return vm_from_bytes(p);
+  uint8_t tmp[SIMD_W] = {0};
+  memcpy(tmp, p, (size_t)(n > 0 ? n : 0));
+  return vm_from_bytes(tmp);
+}
+
+/* ---- one chunk of one row (the hot loop) ------------------------------------------------- */
+
+/* Everything one row's chunks need, fixed for the row. */
+typedef struct row_args {
+  const void *neg;      /* the row's first score */
+  void *grad;           /* the row's first gradient, or NULL */
+  const uint8_t *mask;  /* the row's first mask byte, or NULL */
+  int64_t limit;        /* negatives 0..limit-1 may be real (MASK_COUNT / MASK_BOTH) */
+  float pos, neg_sign;
+  float coef;           /* fp32 gradient coefficient */
+  double coef64;        /* its fp64 value (COEF64 rows) */
+} row_args;
+
+/* Terms [begin, begin + len) of the row (len <= SEMCL_CHUNK): the chunk's canonical fp32
+ * softplus and sigmoid sums, and the gradients (BWD). Lane j of the canonical 32 is lane
+ * j % SIMD_W of accumulator j / SIMD_W. */
+SIMD_INLINE void chunk_body(const row_args *ra, int64_t begin, int64_t len, float *sp_out,
+                            float *sg_out, const int dt, const int mask, const int bwd,
+                            const int coef64) {
+  vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
+  for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
+  const vf pos = vf_set1(ra->pos), neg_sign = vf_set1(ra->neg_sign), coef = vf_set1(ra->coef);
+  const vf zero = vf_zero();
+  for (int64_t off = 0; off < len; off += SEMCL_LANES) {
+    for (int a = 0; a < LANE_VECTORS; ++a) {
+      const int64_t k = begin + off + a * SIMD_W; /* element index in the row */
+      const int64_t left = begin + len - k;
+      if (left <= 0) break;
+      const int n = left >= SIMD_W ? SIMD_W : (int)left;
+      /* In place (grad == neg): each element is read before its own slot is written. */
+      const vf x = n == SIMD_W ? v_load_scores(ra->neg, k, dt) : v_load_scores_n(ra->neg, k, n, dt);
+      vf sp, sg = zero;
+      v_softplus_sigmoid(vf_mul(neg_sign, vf_sub(pos, x)), &sp, &sg, bwd);
+      vm valid = vm_first(n);
+      if (mask == MASK_COUNT || mask == MASK_BOTH) valid = vm_and(valid, vm_first(ra->limit - k));
+      if (mask == MASK_BYTES || mask == MASK_BOTH) valid = vm_and(valid, v_bytes_n(ra->mask + k, n));
+      if (mask != MASK_NONE || n != SIMD_W) {
+        sp = vf_select(valid, sp, zero);
+        sg = vf_select(valid, sg, zero);
+      }
+      acc_sp[a] = vf_add(acc_sp[a], sp);
+      if (bwd) {
+        acc_sg[a] = vf_add(acc_sg[a], sg);
+        if (ra->grad) {
+          vf g;
+          if (coef64) {
+            float lanes[SIMD_W], out[SIMD_W];
+            memcpy(lanes, &sg, sizeof lanes);
+            for (int j = 0; j < SIMD_W; ++j) out[j] = semcl_pos_neg_grad_neg(ra->coef64, lanes[j]);
+            memcpy(&g, out, sizeof g);
+          } else {
+            g = vf_mul(coef, sg);
+          }
+          if (mask != MASK_NONE) g = vf_select(valid, g, zero); /* masked slots: exactly +0 */
+          if (n == SIMD_W)
+            v_store_scores(ra->grad, k, g, dt);
+          else
+            v_store_scores_n(ra->grad, k, g, n, dt);
+        }
+      }
+    }
+  }
+  int vectors = semcl_fold_width(len) / SIMD_W;
+  if (vectors < 1) vectors = 1;
+  *sp_out = vf_fold(acc_sp, vectors);
+  *sg_out = bwd ? vf_fold(acc_sg, vectors) : 0.0f;
+}
+
+typedef void (*chunk_fn)(const row_args *ra, int64_t begin, int64_t len, float *sp, float *sg);
+
+#define CHUNK_VARIANT(dt, mask, bwd, c64)                                                     \
+  static void KERNEL(chunk_##dt##_##mask##_##bwd##_##c64)(const row_args *ra, int64_t begin, \
+                                                          int64_t len, float *sp, float *sg) { \
+    chunk_body(ra, begin, len, sp, sg, dt, mask, bwd, c64);                                   \
+  }
+#define CHUNK_VARIANTS_MASK(dt, mask) \
+  CHUNK_VARIANT(dt, mask, 0, 0)       \
+  CHUNK_VARIANT(dt, mask, 1, 0)       \
+  CHUNK_VARIANT(dt, mask, 1, 1)
+#define CHUNK_VARIANTS_DT(dt)       \
+  CHUNK_VARIANTS_MASK(dt, 0)        \
+  CHUNK_VARIANTS_MASK(dt, 1)        \
+  CHUNK_VARIANTS_MASK(dt, 2)        \
+  CHUNK_VARIANTS_MASK(dt, 3)
+CHUNK_VARIANTS_DT(0)
+CHUNK_VARIANTS_DT(1)
+CHUNK_VARIANTS_DT(2)
+
+#define CHUNK_ROW(dt, mask) \
+  {KERNEL(chunk_##dt##_##mask##_0_0), KERNEL(chunk_##dt##_##mask##_1_0), KERNEL(chunk_##dt##_##mask##_1_1)}
+#define CHUNK_DT(dt) {CHUNK_ROW(dt, 0), CHUNK_ROW(dt, 1), CHUNK_ROW(dt, 2), CHUNK_ROW(dt, 3)}
+/* [dtype][mask kind][0: forward, 1: backward, 2: backward with an fp64 coefficient] */
+static const chunk_fn KERNEL(chunk_table)[3][4][3] = {CHUNK_DT(0), CHUNK_DT(1), CHUNK_DT(2)};
+
+/* ---- the pairwise loss over a range of rows ---------------------------------------------- */
+
+static int mask_kind(const semcl_problem *p) {
+  return (p->neg_count ? MASK_COUNT : 0) | (p->neg_mask ? MASK_BYTES : 0);
+}
+
+static float load_score(const void *base, int64_t i, semcl_dtype_t dt) {
+  if (dt == SEMCL_DTYPE_FLOAT32) return ((const float *)base)[i];
+  if (dt == SEMCL_DTYPE_BFLOAT16) return semcl_bf16_to_f32(((const uint16_t *)base)[i]);
+  return semcl_f16_to_f32(((const uint16_t *)base)[i]);
+}
+
+static void store_scores_f32(void *base, int64_t first, const float *v, int64_t n,
+                             semcl_dtype_t dt) {
+  if (dt == SEMCL_DTYPE_FLOAT32) {
+    memcpy((float *)base + first, v, (size_t)n * sizeof(float));
+  } else if (dt == SEMCL_DTYPE_BFLOAT16) {
+    uint16_t *out = (uint16_t *)base + first;
+    for (int64_t i = 0; i < n; ++i) out[i] = semcl_f32_to_bf16(v[i]);
+  } else {
+    uint16_t *out = (uint16_t *)base + first;
+    for (int64_t i = 0; i < n; ++i) out[i] = semcl_f32_to_f16(v[i]);
+  }
+}
+
+/* Everything about row b that its negatives need (pointers, pos, sign, mask limit, gradient
+ * coefficient), and the row's real-negative count n. */
+static void setup_row(const semcl_cpu_call *c, int64_t b, int bwd, row_args *ra, int64_t *n) {
+  const semcl_problem *p = c->p;
+  const size_t esize = semcl_dtype_size(p->dtype);
+  const float neg_sign = semcl_neg_sign(p->y[b]);
+  const int64_t count = c->counts ? c->counts[b] : p->K;
+  double coef = 0.0;
+  if (bwd && p->grad_neg) {
+    const float w = p->weight ? p->weight[b] : 1.0f;
+    const double num =
+        semcl_pos_neg_grad_numerator(semcl_row_upstream(&c->rc, b), w, p->lambda, neg_sign);
+    coef = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, count));
+  }
+  ra->neg = (const char *)p->score_neg + (size_t)(b * p->K) * esize;
+  ra->grad = bwd && p->grad_neg ? (char *)p->grad_neg + (size_t)(b * p->K) * esize : NULL;
+  ra->mask = p->neg_mask ? p->neg_mask + b * p->K : NULL;
+  ra->limit = p->neg_count ? semcl_clamp_count(p->neg_count[b], p->K) : p->K;
+  ra->pos = load_score(p->score_pos, b, p->dtype);
+  ra->neg_sign = neg_sign;
+  ra->coef64 = coef;
+  ra->coef = semcl_neg_coef_needs_f64(coef) ? 0.0f : (float)coef;
+  *n = count;
+}
+
+static chunk_fn pick_chunk_fn(const semcl_problem *p, int bwd, double coef64) {
+  return KERNEL(chunk_table)[p->dtype][mask_kind(p)]
+                            [bwd ? (semcl_neg_coef_needs_f64(coef64) ? 2 : 1) : 0];
+}
+
+/* A sub-tile's rows: their setup, and the fp64 totals of their negatives. */
+typedef struct tile_rows {
+  row_args ra[ROW_TILE];
+  int64_t count[ROW_TILE];
+  double sp_total[ROW_TILE], sg_total[ROW_TILE];
+} tile_rows;
+
+/* Row i of the tile, chunk by chunk: fp64 totals by T over the chunk values. */
+static void run_row(const semcl_problem *p, tile_rows *t, int i, int bwd) {
+  const row_args *ra = &t->ra[i];
+  const chunk_fn fn = pick_chunk_fn(p, bwd, ra->coef64);
+  if (p->K <= SEMCL_CHUNK) {
+    float sp, sg;
+    fn(ra, 0, p->K, &sp, &sg);
+    t->sp_total[i] = (double)sp;
+    t->sg_total[i] = (double)sg;
+    return;
+  }
+  semcl_tree_stream chunks;
+  semcl_tree_stream_init(&chunks);
+  for (int64_t begin = 0; begin < p->K; begin += SEMCL_CHUNK) {
+    const int64_t len = p->K - begin < SEMCL_CHUNK ? p->K - begin : SEMCL_CHUNK;
+    float sp, sg;
+    fn(ra, begin, len, &sp, &sg);
+    semcl_tree_stream_push(&chunks, (double)sp, (double)sg);
+  }
+  semcl_tree_stream_finish(&chunks, &t->sp_total[i], &t->sg_total[i]);
+}
+
+/* K == 1: every row is one term, so the element math runs across rows, SIMD_W rows a step. */
+static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, tile_rows *t) {
+  const semcl_problem *p = c->p;
+  const int dt = (int)p->dtype;
+  float pos[ROW_TILE], neg_sign[ROW_TILE], coef[ROW_TILE];
+  float sp_row[ROW_TILE], sg_row[ROW_TILE], grad_row[ROW_TILE];
+  for (int i = 0; i < m; ++i) {
+    pos[i] = t->ra[i].pos;
+    neg_sign[i] = t->ra[i].neg_sign;
+    coef[i] = t->ra[i].coef;
+  }
+  for (int i = 0; i < m; i += SIMD_W) {
+    const int n = m - i >= SIMD_W ? SIMD_W : m - i;
+    const vf x = v_load_scores_n(p->score_neg, first + i, n, dt);
+    const vf t_vec = vf_mul(vf_load_n(neg_sign + i, n), vf_sub(vf_load_n(pos + i, n), x));
+    vf sp, sg = vf_zero();
+    v_softplus_sigmoid(t_vec, &sp, &sg, bwd);
+    vf_store_n(sp_row + i, sp, n);
+    vf_store_n(sg_row + i, sg, n);
+    if (bwd) vf_store_n(grad_row + i, vf_mul(vf_load_n(coef + i, n), sg), n);
+  }
+  for (int i = 0; i < m; ++i) {
+    const int valid = t->count[i] > 0; /* the row's one negative is real */
+    t->sp_total[i] = valid ? (double)sp_row[i] : 0.0;
+    t->sg_total[i] = valid ? (double)sg_row[i] : 0.0;
+    if (bwd && semcl_neg_coef_needs_f64(t->ra[i].coef64))
+      grad_row[i] = semcl_pos_neg_grad_neg(t->ra[i].coef64, sg_row[i]);
+    if (!valid) grad_row[i] = 0.0f;
+  }
+  if (bwd && p->grad_neg) store_scores_f32(p->grad_neg, first, grad_row, m, p->dtype);
+}
+
+/* Row epilogue of a sub-tile: per-sample outputs, grad_raw, grad_pos, leaves. */
+static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const tile_rows *t,
+                        double *ctr_leaf, double *aux_leaf) {
+  const semcl_problem *p = c->p;
+  float loss[ROW_TILE], loss_ctr[ROW_TILE], loss_aux[ROW_TILE], graw[ROW_TILE], gpos[ROW_TILE];
+  for (int i = 0; i < m; ++i) {
+    const int64_t b = first + i;
+    const float w = p->weight ? p->weight[b] : 1.0f;
+    const float pw =
+        p->pos_weight ? p->pos_weight[p->pos_weight_count == 1 ? 0 : b] : 1.0f;
+    semcl_pos_neg_finish_row(&c->rc, b, load_score(p->score_raw, b, p->dtype), p->y[b], w, pw,
+                             t->count[i], t->sp_total[i], t->sg_total[i], &loss[i],
+                             &loss_ctr[i], &loss_aux[i], &graw[i], &gpos[i], &ctr_leaf[i],
+                             &aux_leaf[i]);
+  }
+  if (p->reduction == SEMCL_REDUCTION_NONE) {
+    memcpy(p->loss + first, loss, (size_t)m * sizeof(float));
+    memcpy(p->loss_ctr + first, loss_ctr, (size_t)m * sizeof(float));
+    memcpy(p->loss_aux + first, loss_aux, (size_t)m * sizeof(float));
+  }
+  if (p->grad_raw) store_scores_f32(p->grad_raw, first, graw, m, p->dtype);
+  if (p->grad_pos) store_scores_f32(p->grad_pos, first, gpos, m, p->dtype);
+}
+
+/* chunk_sums: NULL to run the rows' negatives here, or their chunk sums from pos_neg_chunks
+ * ((B, chunks, 2) fp32, row-major) when the chunks ran as separate tasks. */
+static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t n,
+                                 const float *chunk_sums, double *ctr_sum, double *aux_sum) {
+  const semcl_problem *p = c->p;
+  const int bwd = p->grad_raw || p->grad_pos || p->grad_neg;
+  tile_rows t;
+  double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
+  semcl_tree_stream rows;
+  semcl_tree_stream_init(&rows);
+  for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
+    const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
+    for (int i = 0; i < m; ++i) setup_row(c, tile + i, bwd, &t.ra[i], &t.count[i]);
+    if (chunk_sums) {
+      const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
+      for (int i = 0; i < m; ++i) {
+        const float *sums = chunk_sums + 2 * (tile + i) * chunks;
+        semcl_tree_stream s;
+        semcl_tree_stream_init(&s);
+        for (int64_t ch = 0; ch < chunks; ++ch)
+          semcl_tree_stream_push(&s, (double)sums[2 * ch], (double)sums[2 * ch + 1]);
+        semcl_tree_stream_finish(&s, &t.sp_total[i], &t.sg_total[i]);
+      }
+    } else if (p->K == 1) {
+      run_rows_k1(c, tile, m, bwd, &t);
+    } else {
+      for (int i = 0; i < m; ++i) run_row(p, &t, i, bwd);
+    }
+    finish_rows(c, tile, m, &t, ctr_leaf, aux_leaf);
+    semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
+                           semcl_tree_sum_inplace(aux_leaf, m));
+  }
+  semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
+}
+
+/* Chunks [c0, c1) of row b (rows longer than one chunk, split across threads): their fp32
+ * sums into out[2*(c - c0)] (softplus) and out[2*(c - c0) + 1] (sigmoid), and their
+ * gradients. */
+static void KERNEL(pos_neg_chunks)(const semcl_cpu_call *c, int64_t b, int64_t c0, int64_t c1,
+                                   float *out) {
+  const semcl_problem *p = c->p;
+  const int bwd = p->grad_raw || p->grad_pos || p->grad_neg;
+  row_args ra;
+  int64_t count;
+  setup_row(c, b, bwd, &ra, &count);
+  const chunk_fn fn = pick_chunk_fn(p, bwd, ra.coef64);
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    const int64_t begin = ch * SEMCL_CHUNK;
+    const int64_t len = p->K - begin < SEMCL_CHUNK ? p->K - begin : SEMCL_CHUNK;
+    fn(&ra, begin, len, &out[2 * (ch - c0)], &out[2 * (ch - c0) + 1]);
+  }
+}
+
+/* ---- the positive-only loss over a range of rows ----------------------------------------- */
+static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, int64_t n,
+                                       double *ctr_sum, double *aux_sum) {
+  const semcl_problem *p = c->p;
+  const int grads = p->grad_raw || p->grad_pos;
+  float loss[ROW_TILE], loss_ctr[ROW_TILE], loss_aux[ROW_TILE], graw[ROW_TILE], gpos[ROW_TILE];
+  float raw[ROW_TILE], pos[ROW_TILE];
+  double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
+  semcl_tree_stream rows;
+  semcl_tree_stream_init(&rows);
+  for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
+    const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
+    for (int i = 0; i < m; ++i) {
+      raw[i] = load_score(p->score_raw, tile + i, p->dtype);
+      pos[i] = load_score(p->score_pos, tile + i, p->dtype);
+    }
+    for (int i = 0; i < m; ++i) {
+      const int64_t b = tile + i;
+      const float w = p->weight ? p->weight[b] : 1.0f;
+      const float pw =
+          p->pos_weight ? p->pos_weight[p->pos_weight_count == 1 ? 0 : b] : 1.0f;
+      semcl_positive_only_finish_row(&c->rc, b, raw[i], pos[i], p->y[b], w, pw, &loss[i],
+                                     &loss_ctr[i], &loss_aux[i], grads ? &graw[i] : NULL,
+                                     grads ? &gpos[i] : NULL, &ctr_leaf[i], &aux_leaf[i]);
+    }
+    if (p->reduction == SEMCL_REDUCTION_NONE) {
+      memcpy(p->loss + tile, loss, (size_t)m * sizeof(float));
+      memcpy(p->loss_ctr + tile, loss_ctr, (size_t)m * sizeof(float));
+      memcpy(p->loss_aux + tile, loss_aux, (size_t)m * sizeof(float));
+    }
+    if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
+    if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
+    semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
+                           semcl_tree_sum_inplace(aux_leaf, m));
+  }
+  semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
+}
+
+/* ---- masks: real negatives per row ------------------------------------------------------- */
+static void KERNEL(count_rows)(const semcl_problem *p, int64_t first, int64_t n,
+                               int64_t *counts) {
+  for (int64_t b = first; b < first + n; ++b) {
+    const int64_t limit = p->neg_count ? semcl_clamp_count(p->neg_count[b], p->K) : p->K;
+    int64_t real = limit;
+    if (p->neg_mask) {
+      const uint8_t *m = p->neg_mask + b * p->K;
+      real = 0;
+      for (int64_t k = 0; k < limit; ++k) real += m[k] != 0;
+    }
+    counts[b] = real;
+  }
+}
+
+const semcl_cpu_kernels KERNEL(semcl_cpu_kernels) = {
+    KERNEL(pos_neg_rows),
+    KERNEL(pos_neg_chunks),
+    KERNEL(positive_only_rows),
+    KERNEL(count_rows),
+};
