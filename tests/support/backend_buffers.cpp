@@ -2,6 +2,7 @@
 #include "backend_buffers.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 namespace semcl_test {
@@ -106,6 +107,16 @@ void BackendTest::SetUp() {
     GTEST_SKIP() << why;
   }
   ASSERT_EQ(st, SEMCL_STATUS_SUCCESS) << semcl_status_name(st);
+  // A run of the suite at a forced CPU level (SEMCL_CPU_ISA, see tests/CMakeLists.txt) on a
+  // CPU without that level would silently test another level: skip it instead.
+  const char *forced = std::getenv("SEMCL_CPU_ISA");
+  if (forced && GetParam() == SEMCL_BACKEND_CPU) {
+    semcl_cpu_isa_t isa = SEMCL_CPU_ISA_SCALAR;
+    ASSERT_EQ(semcl_get_cpu_isa(ctx_, &isa), SEMCL_STATUS_SUCCESS);
+    if (std::string(forced) != semcl_cpu_isa_name(isa))
+      GTEST_SKIP() << "SEMCL_CPU_ISA=" << forced << ": this CPU does not have it (best level: "
+                   << semcl_cpu_isa_name(isa) << ")";
+  }
 }
 
 void BackendTest::TearDown() { semcl_destroy(ctx_); }
