@@ -89,8 +89,38 @@ SEMCL_FN float semcl_pos_neg_grad_neg(double coef, float sigmoid) {
                                         : (float)coef * sigmoid;
 }
 
+/* Pairwise loss, row b's loss values from its BCE (fp32) and softplus total: the per-sample
+ * BCE and pairwise terms (for NONE) and the pairwise leaf. */
+SEMCL_FN void semcl_pos_neg_row_values(const semcl_row_consts *c, float w, int64_t n,
+                                       float ctr, double softplus_total, double *ctr_term,
+                                       double *row_mean, double *aux_leaf) {
+  *ctr_term = (double)w * (double)ctr;
+  *row_mean = n > 0 ? (double)w * (softplus_total / (double)n) : 0.0;
+  *aux_leaf = n > 0 ? (c->reduction == SEMCL_ROW_MEAN ? (double)w * softplus_total : *row_mean)
+                    : 0.0;
+}
+
+/* The three per-sample losses (NONE) from the fp64 terms. */
+SEMCL_FN void semcl_row_losses(float lambda, double ctr_term, double aux_term, float *loss,
+                               float *loss_ctr, float *loss_aux) {
+  *loss_ctr = (float)ctr_term;
+  *loss_aux = (float)aux_term;
+  *loss = (float)(ctr_term + (double)lambda * aux_term);
+}
+
+/* Pairwise loss, row b's gradients of score_raw and score_pos (fp32) from g (its upstream),
+ * dBCE/dx and the sigmoid total. */
+SEMCL_FN void semcl_pos_neg_row_grads(const semcl_row_consts *c, double g, float w,
+                                      float neg_sign, int64_t n, float dctr,
+                                      double sigmoid_total, float *grad_raw, float *grad_pos) {
+  *grad_raw = (float)((semcl_row_ctr_scale(c, g) * (double)w) * (double)dctr);
+  const double d = semcl_pos_neg_denominator(c, n);
+  const double num = semcl_pos_neg_grad_numerator(g, w, c->lambda, neg_sign);
+  *grad_pos = d > 0.0 ? (float)(num * sigmoid_total / d) : 0.0f;
+}
+
 /* Pairwise loss, row b after its negatives (softplus_total, sigmoid_total: the row's fp64
- * totals over its n real negatives).
+ * totals over its n real negatives): the pieces above in one call.
  * Outputs: loss/loss_ctr/loss_aux (row b's slots, or NULL unless the reduction is NONE),
  * grad_raw_f32/grad_pos_f32 (row b's fp32 gradients, or NULL to skip), and the two leaves. */
 SEMCL_FN void semcl_pos_neg_finish_row(const semcl_row_consts *c, int64_t b, float raw, float y,
@@ -101,26 +131,17 @@ SEMCL_FN void semcl_pos_neg_finish_row(const semcl_row_consts *c, int64_t b, flo
                                        double *aux_leaf) {
   float ctr, dctr;
   semcl_bce_with_logits_pw(raw, y, pw, &ctr, &dctr);
-  const double ctr_term = (double)w * (double)ctr;
-  const double row_mean = n > 0 ? (double)w * (softplus_total / (double)n) : 0.0;
-  if (loss) {
-    *loss_ctr = (float)ctr_term;
-    *loss_aux = (float)row_mean;
-    *loss = (float)(ctr_term + (double)c->lambda * row_mean);
-  }
+  double ctr_term, row_mean;
+  semcl_pos_neg_row_values(c, w, n, ctr, softplus_total, &ctr_term, &row_mean, aux_leaf);
+  if (loss) semcl_row_losses(c->lambda, ctr_term, row_mean, loss, loss_ctr, loss_aux);
   if (grad_raw_f32 || grad_pos_f32) {
-    const double g = semcl_row_upstream(c, b);
-    if (grad_raw_f32)
-      *grad_raw_f32 = (float)((semcl_row_ctr_scale(c, g) * (double)w) * (double)dctr);
-    if (grad_pos_f32) {
-      const double d = semcl_pos_neg_denominator(c, n);
-      const double num = semcl_pos_neg_grad_numerator(g, w, c->lambda, semcl_neg_sign(y));
-      *grad_pos_f32 = d > 0.0 ? (float)(num * sigmoid_total / d) : 0.0f;
-    }
+    float graw, gpos;
+    semcl_pos_neg_row_grads(c, semcl_row_upstream(c, b), w, semcl_neg_sign(y), n, dctr,
+                            sigmoid_total, &graw, &gpos);
+    if (grad_raw_f32) *grad_raw_f32 = graw;
+    if (grad_pos_f32) *grad_pos_f32 = gpos;
   }
   *ctr_leaf = ctr_term;
-  *aux_leaf = n > 0 ? (c->reduction == SEMCL_ROW_MEAN ? (double)w * softplus_total : row_mean)
-                    : 0.0;
 }
 
 /* Positive-only loss: both gradients of row b, in fp64 from the fp32 inputs, scaled by
@@ -157,11 +178,7 @@ SEMCL_FN void semcl_positive_only_finish_row(const semcl_row_consts *c, int64_t 
   semcl_softplus_sigmoid(semcl_neg_sign(y) * (pos - raw), &aux, &unused_sigmoid);
   const double ctr_term = (double)w * (double)ctr;
   const double aux_term = (double)w * (double)aux;
-  if (loss) {
-    *loss_ctr = (float)ctr_term;
-    *loss_aux = (float)aux_term;
-    *loss = (float)(ctr_term + (double)c->lambda * aux_term);
-  }
+  if (loss) semcl_row_losses(c->lambda, ctr_term, aux_term, loss, loss_ctr, loss_aux);
   if (grad_raw_f32 || grad_pos_f32) {
     const double s = semcl_row_ctr_scale(c, semcl_row_upstream(c, b)) * (double)w;
     float graw, gpos;

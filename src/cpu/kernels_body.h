@@ -141,51 +141,64 @@ typedef struct row_args {
 /* Terms [begin, begin + len) of the row (len <= SEMCL_CHUNK): the chunk's canonical fp32
  * softplus and sigmoid sums, and the gradients (BWD). Lane j of the canonical 32 is lane
  * j % SIMD_W of accumulator j / SIMD_W. */
+/* One vector of terms at element k of the row (n of them, n <= SIMD_W; n == SIMD_W is a
+ * compile-time constant on the hot path): adds to the lane accumulators, writes gradients. */
+SIMD_INLINE void chunk_vector(const row_args *ra, int64_t k, int n, vf *acc_sp, vf *acc_sg,
+                              vf pos, vf neg_sign, vf coef, const int dt, const int mask,
+                              const int bwd, const int coef64) {
+  const vf zero = vf_zero();
+  const int full = n == SIMD_W;
+  /* In place (grad == neg): each element is read before its own slot is written. */
+  const vf x = full ? v_load_scores(ra->neg, k, dt) : v_load_scores_n(ra->neg, k, n, dt);
+  vf sp, sg = zero;
+  v_softplus_sigmoid(vf_mul(neg_sign, vf_sub(pos, x)), &sp, &sg, bwd);
+  vm valid = vm_first(n);
+  if (mask == MASK_COUNT || mask == MASK_BOTH) valid = vm_and(valid, vm_first(ra->limit - k));
+  if (mask == MASK_BYTES || mask == MASK_BOTH) valid = vm_and(valid, v_bytes_n(ra->mask + k, n));
+  if (mask != MASK_NONE || !full) {
+    sp = vf_select(valid, sp, zero);
+    if (bwd) sg = vf_select(valid, sg, zero);
+  }
+  *acc_sp = vf_add(*acc_sp, sp);
+  if (!bwd) return;
+  *acc_sg = vf_add(*acc_sg, sg);
+  if (!ra->grad) return;
+  vf g;
+  if (coef64) {
+    float lanes[SIMD_W], out[SIMD_W];
+    memcpy(lanes, &sg, sizeof lanes);
+    for (int j = 0; j < SIMD_W; ++j) out[j] = semcl_pos_neg_grad_neg(ra->coef64, lanes[j]);
+    memcpy(&g, out, sizeof g);
+  } else {
+    g = vf_mul(coef, sg);
+  }
+  if (mask != MASK_NONE) g = vf_select(valid, g, zero); /* masked slots: exactly +0 */
+  if (full)
+    v_store_scores(ra->grad, k, g, dt);
+  else
+    v_store_scores_n(ra->grad, k, g, n, dt);
+}
+
+/* Terms [begin, begin + len) of the row (len <= SEMCL_CHUNK): the chunk's canonical fp32
+ * softplus and sigmoid sums, and the gradients (bwd). Lane j of the canonical 32 is lane
+ * j % SIMD_W of accumulator j / SIMD_W. Whole groups of 32 terms take the unrolled path. */
 SIMD_INLINE void chunk_body(const row_args *ra, int64_t begin, int64_t len, float *sp_out,
                             float *sg_out, const int dt, const int mask, const int bwd,
                             const int coef64) {
   vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
   for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
   const vf pos = vf_set1(ra->pos), neg_sign = vf_set1(ra->neg_sign), coef = vf_set1(ra->coef);
-  const vf zero = vf_zero();
-  for (int64_t off = 0; off < len; off += SEMCL_LANES) {
-    for (int a = 0; a < LANE_VECTORS; ++a) {
-      const int64_t k = begin + off + a * SIMD_W; /* element index in the row */
-      const int64_t left = begin + len - k;
-      if (left <= 0) break;
-      const int n = left >= SIMD_W ? SIMD_W : (int)left;
-      /* In place (grad == neg): each element is read before its own slot is written. */
-      const vf x = n == SIMD_W ? v_load_scores(ra->neg, k, dt) : v_load_scores_n(ra->neg, k, n, dt);
-      vf sp, sg = zero;
-      v_softplus_sigmoid(vf_mul(neg_sign, vf_sub(pos, x)), &sp, &sg, bwd);
-      vm valid = vm_first(n);
-      if (mask == MASK_COUNT || mask == MASK_BOTH) valid = vm_and(valid, vm_first(ra->limit - k));
-      if (mask == MASK_BYTES || mask == MASK_BOTH) valid = vm_and(valid, v_bytes_n(ra->mask + k, n));
-      if (mask != MASK_NONE || n != SIMD_W) {
-        sp = vf_select(valid, sp, zero);
-        sg = vf_select(valid, sg, zero);
-      }
-      acc_sp[a] = vf_add(acc_sp[a], sp);
-      if (bwd) {
-        acc_sg[a] = vf_add(acc_sg[a], sg);
-        if (ra->grad) {
-          vf g;
-          if (coef64) {
-            float lanes[SIMD_W], out[SIMD_W];
-            memcpy(lanes, &sg, sizeof lanes);
-            for (int j = 0; j < SIMD_W; ++j) out[j] = semcl_pos_neg_grad_neg(ra->coef64, lanes[j]);
-            memcpy(&g, out, sizeof g);
-          } else {
-            g = vf_mul(coef, sg);
-          }
-          if (mask != MASK_NONE) g = vf_select(valid, g, zero); /* masked slots: exactly +0 */
-          if (n == SIMD_W)
-            v_store_scores(ra->grad, k, g, dt);
-          else
-            v_store_scores_n(ra->grad, k, g, n, dt);
-        }
-      }
-    }
+  int64_t off = 0;
+  for (; off + SEMCL_LANES <= len; off += SEMCL_LANES) {
+#pragma GCC unroll 32
+    for (int a = 0; a < LANE_VECTORS; ++a)
+      chunk_vector(ra, begin + off + a * SIMD_W, SIMD_W, &acc_sp[a], &acc_sg[a], pos, neg_sign,
+                   coef, dt, mask, bwd, coef64);
+  }
+  for (int a = 0; a < LANE_VECTORS && off + a * SIMD_W < len; ++a) {
+    const int64_t left = len - off - a * SIMD_W;
+    chunk_vector(ra, begin + off + a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
+                 &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, coef64);
   }
   int vectors = semcl_fold_width(len) / SIMD_W;
   if (vectors < 1) vectors = 1;
@@ -225,10 +238,18 @@ static int mask_kind(const semcl_problem *p) {
   return (p->neg_count ? MASK_COUNT : 0) | (p->neg_mask ? MASK_BYTES : 0);
 }
 
-static float load_score(const void *base, int64_t i, semcl_dtype_t dt) {
-  if (dt == SEMCL_DTYPE_FLOAT32) return ((const float *)base)[i];
-  if (dt == SEMCL_DTYPE_BFLOAT16) return semcl_bf16_to_f32(((const uint16_t *)base)[i]);
-  return semcl_f16_to_f32(((const uint16_t *)base)[i]);
+/* v[0..n) = scores [first, first+n) widened to fp32 (one loop per dtype: vectorisable). */
+static void load_scores_f32(const void *base, int64_t first, int n, semcl_dtype_t dt,
+                            float *v) {
+  if (dt == SEMCL_DTYPE_FLOAT32) {
+    memcpy(v, (const float *)base + first, (size_t)n * sizeof(float));
+  } else if (dt == SEMCL_DTYPE_BFLOAT16) {
+    const uint16_t *in = (const uint16_t *)base + first;
+    for (int i = 0; i < n; ++i) v[i] = semcl_bf16_to_f32(in[i]);
+  } else {
+    const uint16_t *in = (const uint16_t *)base + first;
+    for (int i = 0; i < n; ++i) v[i] = semcl_f16_to_f32(in[i]);
+  }
 }
 
 static void store_scores_f32(void *base, int64_t first, const float *v, int64_t n,
@@ -244,29 +265,65 @@ static void store_scores_f32(void *base, int64_t first, const float *v, int64_t 
   }
 }
 
-/* Everything about row b that its negatives need (pointers, pos, sign, mask limit, gradient
- * coefficient), and the row's real-negative count n. */
-static void setup_row(const semcl_cpu_call *c, int64_t b, int bwd, row_args *ra, int64_t *n) {
+/* The per-row data of a sub-tile of m rows, gathered by simple loops over rows (which the
+ * compiler vectorises at this file's instruction-set level). */
+typedef struct tile_rows {
+  float raw[ROW_TILE], pos[ROW_TILE], y[ROW_TILE], neg_sign[ROW_TILE];
+  float w[ROW_TILE], pw[ROW_TILE], coef[ROW_TILE];
+  double g[ROW_TILE], coef64[ROW_TILE];
+  int64_t count[ROW_TILE];
+  double sp_total[ROW_TILE], sg_total[ROW_TILE];
+} tile_rows;
+
+/* Rows [first, first+m): scores, labels, weights, upstream, real-negative counts. */
+static void gather_rows(const semcl_cpu_call *c, int64_t first, int m, tile_rows *t) {
   const semcl_problem *p = c->p;
-  const size_t esize = semcl_dtype_size(p->dtype);
-  const float neg_sign = semcl_neg_sign(p->y[b]);
-  const int64_t count = c->counts ? c->counts[b] : p->K;
-  double coef = 0.0;
-  if (bwd && p->grad_neg) {
-    const float w = p->weight ? p->weight[b] : 1.0f;
-    const double num =
-        semcl_pos_neg_grad_numerator(semcl_row_upstream(&c->rc, b), w, p->lambda, neg_sign);
-    coef = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, count));
+  load_scores_f32(p->score_raw, first, m, p->dtype, t->raw);
+  load_scores_f32(p->score_pos, first, m, p->dtype, t->pos);
+  memcpy(t->y, p->y + first, (size_t)m * sizeof(float));
+  for (int i = 0; i < m; ++i) t->neg_sign[i] = semcl_neg_sign(t->y[i]);
+  if (p->weight)
+    memcpy(t->w, p->weight + first, (size_t)m * sizeof(float));
+  else
+    for (int i = 0; i < m; ++i) t->w[i] = 1.0f;
+  if (p->pos_weight && p->pos_weight_count != 1)
+    memcpy(t->pw, p->pos_weight + first, (size_t)m * sizeof(float));
+  else
+    for (int i = 0; i < m; ++i) t->pw[i] = p->pos_weight ? p->pos_weight[0] : 1.0f;
+  for (int i = 0; i < m; ++i) t->g[i] = semcl_row_upstream(&c->rc, first + i);
+  if (c->counts)
+    memcpy(t->count, c->counts + first, (size_t)m * sizeof(int64_t));
+  else
+    for (int i = 0; i < m; ++i) t->count[i] = p->K;
+}
+
+/* The pairwise gradient coefficients of the tile's rows (fp64, and fp32 where it fits); 0
+ * when grad_neg is not wanted. */
+static void row_coefficients(const semcl_cpu_call *c, int m, int wanted, tile_rows *t) {
+  if (!wanted) {
+    for (int i = 0; i < m; ++i) t->coef64[i] = 0.0, t->coef[i] = 0.0f;
+    return;
   }
+  for (int i = 0; i < m; ++i) {
+    const double num = semcl_pos_neg_grad_numerator(t->g[i], t->w[i], c->rc.lambda, t->neg_sign[i]);
+    t->coef64[i] = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, t->count[i]));
+  }
+  for (int i = 0; i < m; ++i)
+    t->coef[i] = semcl_neg_coef_needs_f64(t->coef64[i]) ? 0.0f : (float)t->coef64[i];
+}
+
+/* Row i of the tile (row b of the batch) as its chunks see it. */
+static void row_args_of(const semcl_problem *p, const tile_rows *t, int i, int64_t b, int bwd,
+                        row_args *ra) {
+  const size_t esize = semcl_dtype_size(p->dtype);
   ra->neg = (const char *)p->score_neg + (size_t)(b * p->K) * esize;
   ra->grad = bwd && p->grad_neg ? (char *)p->grad_neg + (size_t)(b * p->K) * esize : NULL;
   ra->mask = p->neg_mask ? p->neg_mask + b * p->K : NULL;
   ra->limit = p->neg_count ? semcl_clamp_count(p->neg_count[b], p->K) : p->K;
-  ra->pos = load_score(p->score_pos, b, p->dtype);
-  ra->neg_sign = neg_sign;
-  ra->coef64 = coef;
-  ra->coef = semcl_neg_coef_needs_f64(coef) ? 0.0f : (float)coef;
-  *n = count;
+  ra->pos = t->pos[i];
+  ra->neg_sign = t->neg_sign[i];
+  ra->coef = t->coef[i];
+  ra->coef64 = t->coef64[i];
 }
 
 static chunk_fn pick_chunk_fn(const semcl_problem *p, int bwd, double coef64) {
@@ -274,20 +331,14 @@ static chunk_fn pick_chunk_fn(const semcl_problem *p, int bwd, double coef64) {
                             [bwd ? (semcl_neg_coef_needs_f64(coef64) ? 2 : 1) : 0];
 }
 
-/* A sub-tile's rows: their setup, and the fp64 totals of their negatives. */
-typedef struct tile_rows {
-  row_args ra[ROW_TILE];
-  int64_t count[ROW_TILE];
-  double sp_total[ROW_TILE], sg_total[ROW_TILE];
-} tile_rows;
-
 /* Row i of the tile, chunk by chunk: fp64 totals by T over the chunk values. */
-static void run_row(const semcl_problem *p, tile_rows *t, int i, int bwd) {
-  const row_args *ra = &t->ra[i];
-  const chunk_fn fn = pick_chunk_fn(p, bwd, ra->coef64);
+static void run_row(const semcl_problem *p, tile_rows *t, int i, int64_t b, int bwd) {
+  row_args ra;
+  row_args_of(p, t, i, b, bwd, &ra);
+  const chunk_fn fn = pick_chunk_fn(p, bwd, ra.coef64);
   if (p->K <= SEMCL_CHUNK) {
     float sp, sg;
-    fn(ra, 0, p->K, &sp, &sg);
+    fn(&ra, 0, p->K, &sp, &sg);
     t->sp_total[i] = (double)sp;
     t->sg_total[i] = (double)sg;
     return;
@@ -297,7 +348,7 @@ static void run_row(const semcl_problem *p, tile_rows *t, int i, int bwd) {
   for (int64_t begin = 0; begin < p->K; begin += SEMCL_CHUNK) {
     const int64_t len = p->K - begin < SEMCL_CHUNK ? p->K - begin : SEMCL_CHUNK;
     float sp, sg;
-    fn(ra, begin, len, &sp, &sg);
+    fn(&ra, begin, len, &sp, &sg);
     semcl_tree_stream_push(&chunks, (double)sp, (double)sg);
   }
   semcl_tree_stream_finish(&chunks, &t->sp_total[i], &t->sg_total[i]);
@@ -307,56 +358,54 @@ static void run_row(const semcl_problem *p, tile_rows *t, int i, int bwd) {
 static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, tile_rows *t) {
   const semcl_problem *p = c->p;
   const int dt = (int)p->dtype;
-  float pos[ROW_TILE], neg_sign[ROW_TILE], coef[ROW_TILE];
   float sp_row[ROW_TILE], sg_row[ROW_TILE], grad_row[ROW_TILE];
-  for (int i = 0; i < m; ++i) {
-    pos[i] = t->ra[i].pos;
-    neg_sign[i] = t->ra[i].neg_sign;
-    coef[i] = t->ra[i].coef;
-  }
   for (int i = 0; i < m; i += SIMD_W) {
     const int n = m - i >= SIMD_W ? SIMD_W : m - i;
     const vf x = v_load_scores_n(p->score_neg, first + i, n, dt);
-    const vf t_vec = vf_mul(vf_load_n(neg_sign + i, n), vf_sub(vf_load_n(pos + i, n), x));
+    const vf t_vec =
+        vf_mul(vf_load_n(t->neg_sign + i, n), vf_sub(vf_load_n(t->pos + i, n), x));
     vf sp, sg = vf_zero();
     v_softplus_sigmoid(t_vec, &sp, &sg, bwd);
     vf_store_n(sp_row + i, sp, n);
     vf_store_n(sg_row + i, sg, n);
-    if (bwd) vf_store_n(grad_row + i, vf_mul(vf_load_n(coef + i, n), sg), n);
+    if (bwd) vf_store_n(grad_row + i, vf_mul(vf_load_n(t->coef + i, n), sg), n);
   }
   for (int i = 0; i < m; ++i) {
-    const int valid = t->count[i] > 0; /* the row's one negative is real */
-    t->sp_total[i] = valid ? (double)sp_row[i] : 0.0;
-    t->sg_total[i] = valid ? (double)sg_row[i] : 0.0;
-    if (bwd && semcl_neg_coef_needs_f64(t->ra[i].coef64))
-      grad_row[i] = semcl_pos_neg_grad_neg(t->ra[i].coef64, sg_row[i]);
-    if (!valid) grad_row[i] = 0.0f;
+    const int real = t->count[i] > 0; /* the row's one negative is real */
+    t->sp_total[i] = real ? (double)sp_row[i] : 0.0;
+    t->sg_total[i] = real ? (double)sg_row[i] : 0.0;
+    if (!real) grad_row[i] = 0.0f;
   }
-  if (bwd && p->grad_neg) store_scores_f32(p->grad_neg, first, grad_row, m, p->dtype);
+  if (!bwd || !p->grad_neg) return;
+  for (int i = 0; i < m; ++i)
+    if (t->count[i] > 0 && semcl_neg_coef_needs_f64(t->coef64[i]))
+      grad_row[i] = semcl_pos_neg_grad_neg(t->coef64[i], sg_row[i]);
+  store_scores_f32(p->grad_neg, first, grad_row, m, p->dtype);
 }
 
-/* Row epilogue of a sub-tile: per-sample outputs, grad_raw, grad_pos, leaves. */
+/* Row epilogue of a sub-tile (semcl_row.h, in loops over rows): per-sample outputs, grad_raw,
+ * grad_pos, leaves. */
 static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const tile_rows *t,
                         double *ctr_leaf, double *aux_leaf) {
   const semcl_problem *p = c->p;
-  float loss[ROW_TILE], loss_ctr[ROW_TILE], loss_aux[ROW_TILE], graw[ROW_TILE], gpos[ROW_TILE];
-  for (int i = 0; i < m; ++i) {
-    const int64_t b = first + i;
-    const float w = p->weight ? p->weight[b] : 1.0f;
-    const float pw =
-        p->pos_weight ? p->pos_weight[p->pos_weight_count == 1 ? 0 : b] : 1.0f;
-    semcl_pos_neg_finish_row(&c->rc, b, load_score(p->score_raw, b, p->dtype), p->y[b], w, pw,
-                             t->count[i], t->sp_total[i], t->sg_total[i], &loss[i],
-                             &loss_ctr[i], &loss_aux[i], &graw[i], &gpos[i], &ctr_leaf[i],
-                             &aux_leaf[i]);
+  float ctr[ROW_TILE], dctr[ROW_TILE];
+  double row_mean[ROW_TILE];
+  for (int i = 0; i < m; ++i) semcl_bce_with_logits_pw(t->raw[i], t->y[i], t->pw[i], &ctr[i], &dctr[i]);
+  for (int i = 0; i < m; ++i)
+    semcl_pos_neg_row_values(&c->rc, t->w[i], t->count[i], ctr[i], t->sp_total[i], &ctr_leaf[i],
+                             &row_mean[i], &aux_leaf[i]);
+  if (p->reduction == SEMCL_REDUCTION_NONE)
+    for (int i = 0; i < m; ++i)
+      semcl_row_losses(c->rc.lambda, ctr_leaf[i], row_mean[i], &p->loss[first + i],
+                       &p->loss_ctr[first + i], &p->loss_aux[first + i]);
+  if (p->grad_raw || p->grad_pos) {
+    float graw[ROW_TILE], gpos[ROW_TILE];
+    for (int i = 0; i < m; ++i)
+      semcl_pos_neg_row_grads(&c->rc, t->g[i], t->w[i], t->neg_sign[i], t->count[i], dctr[i],
+                              t->sg_total[i], &graw[i], &gpos[i]);
+    if (p->grad_raw) store_scores_f32(p->grad_raw, first, graw, m, p->dtype);
+    if (p->grad_pos) store_scores_f32(p->grad_pos, first, gpos, m, p->dtype);
   }
-  if (p->reduction == SEMCL_REDUCTION_NONE) {
-    memcpy(p->loss + first, loss, (size_t)m * sizeof(float));
-    memcpy(p->loss_ctr + first, loss_ctr, (size_t)m * sizeof(float));
-    memcpy(p->loss_aux + first, loss_aux, (size_t)m * sizeof(float));
-  }
-  if (p->grad_raw) store_scores_f32(p->grad_raw, first, graw, m, p->dtype);
-  if (p->grad_pos) store_scores_f32(p->grad_pos, first, gpos, m, p->dtype);
 }
 
 /* chunk_sums: NULL to run the rows' negatives here, or their chunk sums from pos_neg_chunks
@@ -371,7 +420,7 @@ static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t
   semcl_tree_stream_init(&rows);
   for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
     const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
-    for (int i = 0; i < m; ++i) setup_row(c, tile + i, bwd, &t.ra[i], &t.count[i]);
+    gather_rows(c, tile, m, &t);
     if (chunk_sums) {
       const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
       for (int i = 0; i < m; ++i) {
@@ -382,10 +431,13 @@ static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t
           semcl_tree_stream_push(&s, (double)sums[2 * ch], (double)sums[2 * ch + 1]);
         semcl_tree_stream_finish(&s, &t.sp_total[i], &t.sg_total[i]);
       }
-    } else if (p->K == 1) {
-      run_rows_k1(c, tile, m, bwd, &t);
     } else {
-      for (int i = 0; i < m; ++i) run_row(p, &t, i, bwd);
+      row_coefficients(c, m, bwd && p->grad_neg, &t);
+      if (p->K == 1) {
+        run_rows_k1(c, tile, m, bwd, &t);
+      } else {
+        for (int i = 0; i < m; ++i) run_row(p, &t, i, tile + i, bwd);
+      }
     }
     finish_rows(c, tile, m, &t, ctr_leaf, aux_leaf);
     semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
@@ -401,9 +453,11 @@ static void KERNEL(pos_neg_chunks)(const semcl_cpu_call *c, int64_t b, int64_t c
                                    float *out) {
   const semcl_problem *p = c->p;
   const int bwd = p->grad_raw || p->grad_pos || p->grad_neg;
+  tile_rows t; /* one row */
+  gather_rows(c, b, 1, &t);
+  row_coefficients(c, 1, bwd && p->grad_neg, &t);
   row_args ra;
-  int64_t count;
-  setup_row(c, b, bwd, &ra, &count);
+  row_args_of(p, &t, 0, b, bwd, &ra);
   const chunk_fn fn = pick_chunk_fn(p, bwd, ra.coef64);
   for (int64_t ch = c0; ch < c1; ++ch) {
     const int64_t begin = ch * SEMCL_CHUNK;
@@ -417,33 +471,35 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
                                        double *ctr_sum, double *aux_sum) {
   const semcl_problem *p = c->p;
   const int grads = p->grad_raw || p->grad_pos;
-  float loss[ROW_TILE], loss_ctr[ROW_TILE], loss_aux[ROW_TILE], graw[ROW_TILE], gpos[ROW_TILE];
-  float raw[ROW_TILE], pos[ROW_TILE];
+  tile_rows t;
+  float ctr[ROW_TILE], aux[ROW_TILE], unused[ROW_TILE];
   double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
   semcl_tree_stream rows;
   semcl_tree_stream_init(&rows);
   for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
     const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
+    gather_rows(c, tile, m, &t);
+    for (int i = 0; i < m; ++i)
+      semcl_bce_with_logits_pw(t.raw[i], t.y[i], t.pw[i], &ctr[i], &unused[i]);
+    for (int i = 0; i < m; ++i)
+      semcl_softplus_sigmoid(t.neg_sign[i] * (t.pos[i] - t.raw[i]), &aux[i], &unused[i]);
     for (int i = 0; i < m; ++i) {
-      raw[i] = load_score(p->score_raw, tile + i, p->dtype);
-      pos[i] = load_score(p->score_pos, tile + i, p->dtype);
+      ctr_leaf[i] = (double)t.w[i] * (double)ctr[i];
+      aux_leaf[i] = (double)t.w[i] * (double)aux[i];
     }
-    for (int i = 0; i < m; ++i) {
-      const int64_t b = tile + i;
-      const float w = p->weight ? p->weight[b] : 1.0f;
-      const float pw =
-          p->pos_weight ? p->pos_weight[p->pos_weight_count == 1 ? 0 : b] : 1.0f;
-      semcl_positive_only_finish_row(&c->rc, b, raw[i], pos[i], p->y[b], w, pw, &loss[i],
-                                     &loss_ctr[i], &loss_aux[i], grads ? &graw[i] : NULL,
-                                     grads ? &gpos[i] : NULL, &ctr_leaf[i], &aux_leaf[i]);
+    if (p->reduction == SEMCL_REDUCTION_NONE)
+      for (int i = 0; i < m; ++i)
+        semcl_row_losses(c->rc.lambda, ctr_leaf[i], aux_leaf[i], &p->loss[tile + i],
+                         &p->loss_ctr[tile + i], &p->loss_aux[tile + i]);
+    if (grads) {
+      float graw[ROW_TILE], gpos[ROW_TILE];
+      for (int i = 0; i < m; ++i)
+        semcl_positive_only_grads(semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i],
+                                  c->rc.lambda, t.raw[i], t.pos[i], t.y[i], t.pw[i], &graw[i],
+                                  &gpos[i]);
+      if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
+      if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
     }
-    if (p->reduction == SEMCL_REDUCTION_NONE) {
-      memcpy(p->loss + tile, loss, (size_t)m * sizeof(float));
-      memcpy(p->loss_ctr + tile, loss_ctr, (size_t)m * sizeof(float));
-      memcpy(p->loss_aux + tile, loss_aux, (size_t)m * sizeof(float));
-    }
-    if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
-    if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
     semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
                            semcl_tree_sum_inplace(aux_leaf, m));
   }
