@@ -120,7 +120,10 @@ def main(argv=None):
             p(f"  Over K = {one_k[0][0]} ... {one_k[-1][0]} (1 thread, forward+backward): "
               f"{min(s for _, s in one_k):.1f}x to {max(s for _, s in one_k):.1f}x "
               f"(small K: per-call overheads dominate both).")
-    elif cpu_rows and not torch_rows:
+    elif not cpu_rows:
+        p("  The PyTorch comparison runs on the CPU: scripts/demo --backend all adds semcl's CPU "
+          "rows to compare with.")
+    elif not torch_rows:
         p("  No PyTorch comparison (no interpreter with torch found; PYTHON=/path/to/python "
           "scripts/demo uses another).")
     if a.others_cpu is not None:
