@@ -38,8 +38,8 @@ elseif(_semcl_tests_mode MATCHES "^(ON|YES|TRUE|Y|1)$")
   _semcl_find_test_packages()
   if(_semcl_tests_missing)
     message(FATAL_ERROR "SEMCL_BUILD_TESTS=ON but ${_semcl_tests_missing_text} not found. Install "
-                        "them (${_semcl_tests_install}), or configure with -DSEMCL_BUILD_TESTS=OFF "
-                        "to build only the library.")
+                        "the test dependencies (${_semcl_tests_install}), or configure with "
+                        "-DSEMCL_BUILD_TESTS=OFF to build only the library.")
   endif()
   set(SEMCL_ENABLE_TESTS ON)
 elseif(_semcl_tests_mode MATCHES "^(OFF|NO|FALSE|N|0)$")
