@@ -104,6 +104,17 @@ def main(argv=None):
     backends = sorted({r["backend"] for r in semcl})
     p(f"semcl-bench measured {len(semcl)} cases ({', '.join(backends)} backend"
       f"{'s' if len(backends) > 1 else ''}) on {a.cores} cores. {a.build_note}".rstrip())
+    if a.others_cpu is not None:
+        if one_bad:
+            p(f"WARNING: other processes used {a.others_cpu:.1f} of {a.cores} cores while "
+              "semcl-bench ran: every timing is unreliable (not a result); rerun on a quiet machine.")
+        elif multi_bad:
+            p(f"WARNING: other processes used {a.others_cpu:.1f} of {a.cores} cores while "
+              "semcl-bench ran: the multi-thread rows are unreliable (a call waits for its "
+              "slowest thread), not slowdowns of semcl; read the 1-thread rows.")
+        else:
+            p(f"The machine was quiet while semcl-bench ran (others used {a.others_cpu:.2f} "
+              f"of {a.cores} cores).")
     hk = (HEADLINE["loss"], HEADLINE["B"], HEADLINE["K"], HEADLINE["threads"], HEADLINE["pass"])
     for r in semcl:
         if key(r) == hk or (r["backend"] == "cuda" and key(r)[:3] == hk[:3] and r["pass"] == hk[4]):
@@ -113,7 +124,7 @@ def main(argv=None):
     if hk in pairs:
         r, t, s = pairs[hk]
         p(f"  PyTorch eager, the same case: {float(t['median_ms']):.3g} ms -> semcl is "
-          f"{s:.1f}x faster on this machine.")
+          f"{s:.1f}x faster on this machine{' (disturbed run, see above)' if one_bad else ''}.")
         one_k = sorted((k[2], v[2]) for k, v in pairs.items()
                        if k[0] == "pos_neg" and k[3] == 1 and k[4] == "fwd_bwd")
         if len(one_k) > 1:
@@ -126,17 +137,6 @@ def main(argv=None):
     elif not torch_rows:
         p("  No PyTorch comparison (no interpreter with torch found; PYTHON=/path/to/python "
           "scripts/demo uses another).")
-    if a.others_cpu is not None:
-        if one_bad:
-            p(f"WARNING: other processes used {a.others_cpu:.1f} of {a.cores} cores while "
-              "semcl-bench ran: every timing is unreliable (not a result); rerun on a quiet machine.")
-        elif multi_bad:
-            p(f"WARNING: other processes used {a.others_cpu:.1f} of {a.cores} cores while "
-              "semcl-bench ran: the multi-thread rows are unreliable (a call waits for its "
-              "slowest thread), not slowdowns of semcl; read the 1-thread rows.")
-        else:
-            p(f"The machine was quiet while semcl-bench ran (others used {a.others_cpu:.2f} "
-              f"of {a.cores} cores).")
     p(f"Full table: {a.table}" + (f"; plot: {a.plot}" if a.plot else "") +
       "; the published measurement: bench/RESULTS.md.")
     p(f"Next: {a.bench_cmd} --loss pos_neg --B 4096 --K 1024 --pass fwd_bwd --threads 1 "

@@ -145,6 +145,11 @@ def main():
                 for x, s in pts:
                     ax_s.annotate(f"{s:.1f}×", (x, s), textcoords="offset points", xytext=(0, dy),
                                   ha="center", fontsize=9, color=colour)
+        if best == 0.0:  # nothing to compare with for this loss
+            ax_s.axis("off")
+            ax_s.text(0.5, 0.5, "no PyTorch rows for this loss in the data", ha="center",
+                      va="center", fontsize=11, color="0.4", transform=ax_s.transAxes)
+            continue
         ax_s.axhline(1.0, color="black", linewidth=1)
         ax_s.text(xs[-1], 1.0, "same speed ", ha="right", va="top", fontsize=9)
         if ax_s.lines[:-1]:
