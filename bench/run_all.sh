@@ -4,7 +4,9 @@
 #
 #   bench/run_all.sh OUTDIR [--publish]
 #
-# --publish also copies RESULTS.md and results.png into bench/ (what the repository keeps).
+# --publish also copies RESULTS.md and results.png into bench/, and the files they were made
+# from into bench/published/ (what the repository keeps: `bench/report.py bench/published` and
+# plot.py can regenerate both; bench/readme_figures.py --update then refreshes README.md).
 # Environment:
 #   SEMCL_BENCH  path to a built semcl-bench (default: configure and build OUTDIR/build)
 #   SEMCL_CUDA   CUDA option for that build (default OFF; AUTO/ON on a machine with a GPU)
@@ -40,7 +42,9 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 BUILD_TYPE="(prebuilt)"
+BENCH_SOURCE="prebuilt ${SEMCL_BENCH:-} (its commit is not recorded: the checkout's is below)"
 if [[ -z "${SEMCL_BENCH:-}" ]]; then
+  BENCH_SOURCE=checkout
   echo "== building semcl-bench in $OUT/build" >&2
   cmake -S "$REPO" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DSEMCL_CUDA="${SEMCL_CUDA:-OFF}" \
         -DSEMCL_BUILD_TESTS=OFF -DSEMCL_BUILD_BENCH=ON > "$OUT/build.log"
@@ -62,8 +66,12 @@ flag() { grep -qw "$1" /proc/cpuinfo && echo yes || echo no; }
   echo "avx512f=$(flag avx512f)"
   echo "cc=$(cc --version | head -1)"
   echo "build_type=$BUILD_TYPE"
+  # The measured library: the checkout semcl-bench was built from (bench_source=checkout), and
+  # how many of its library files differed from that commit (dirty=0: exactly the commit).
   echo "commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "dirty=$(git -C "$REPO" status --porcelain -- src include CMakeLists.txt 2>/dev/null | wc -l)"
+  echo "commit_full=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "dirty=$(git -C "$REPO" status --porcelain -- src include cuda cmake CMakeLists.txt bench/semcl_bench.c 2>/dev/null | wc -l)"
+  echo "bench_source=$BENCH_SOURCE"
   echo "semcl_bench=$SEMCL_BENCH"
   echo "--- lscpu"
   lscpu | sed 's/^/  /'
@@ -152,10 +160,17 @@ echo "quiet_waited_s=$QUIET_WAITED" >> "$OUT/env.txt"
 echo "uptime_end=$(uptime)" >> "$OUT/env.txt"
 
 # ---- plot and report ----------------------------------------------------------------------
-"$PYTHON" "$HERE/plot.py" "$OUT/results.png" "$OUT/semcl.csv" "$OUT/baseline.csv"
+"$PYTHON" "$HERE/plot.py" "$OUT/results.png" "$OUT/semcl.csv" "$OUT/baseline.csv" \
+    --note "$("$PYTHON" "$HERE/report.py" "$OUT" --plot-note)"
 "$PYTHON" "$HERE/report.py" "$OUT"
 if [[ $PUBLISH == 1 ]]; then
   cp "$OUT/RESULTS.md" "$OUT/results.png" "$HERE/"
-  echo "== published bench/RESULTS.md and bench/results.png" >&2
+  rm -rf "$HERE/published"
+  mkdir -p "$HERE/published"
+  for f in env.txt semcl.csv baseline.csv goal.csv goal_torch.csv baseline_info.json; do
+    [[ -f $OUT/$f ]] && cp "$OUT/$f" "$HERE/published/"
+  done
+  "$PYTHON" "$HERE/readme_figures.py" --update
+  echo "== published bench/RESULTS.md, bench/results.png, bench/published/ and README.md's figures" >&2
 fi
 echo "== done: $OUT" >&2

@@ -58,6 +58,10 @@ if [[ $do_pip == 1 ]]; then
     cd "$tmp/src"  # the tests, run against the installed package (not python/ of the tree)
     env -u SEMCL_LIBRARY -u PYTHONPATH "$tmp/venv/bin/python" -c \
       'import semcl, os; p = semcl.library_path(); print("installed:", semcl.__file__, p); assert "site-packages" in p, p'
+    # the wheel's semcl-bench command, on the environment's PATH
+    PATH=$tmp/venv/bin:$PATH semcl-bench --loss positive_only --B 4096 --pass fwd --threads 1 \
+      --reps 3 --min-time 0.01 --max-mem-mb 8 --no-demo --format csv > "$tmp/bench.csv"
+    grep -q '^cpu,positive_only,' "$tmp/bench.csv" && echo "installed semcl-bench command: ok"
     env -u SEMCL_LIBRARY -u PYTHONPATH "$tmp/venv/bin/python" -m pytest tests/python -q \
       -p no:cacheprovider "${pytest_args[@]}"
   )

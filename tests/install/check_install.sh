@@ -1,46 +1,91 @@
 #!/usr/bin/env bash
-# Installs the built semcl into a temporary prefix and builds two consumers of it: one with
-# CMake's find_package(semcl) (target semcl::semcl), one with pkg-config. Both must run.
-#   check_install.sh BUILD_DIR SOURCE_DIR
+# Installs the built semcl into a temporary prefix and checks what a user of the install gets:
+#   - CMake consumers: find_package(semcl) with semcl::semcl (shared) and semcl::semcl_static;
+#   - pkg-config consumers built with exactly the commands README.md documents (the lines
+#     starting with "cc " between <!-- consumer:begin --> and <!-- consumer:end -->), compiling
+#     README's C example; each program must run with no LD_LIBRARY_PATH;
+#   - the problem those commands solve: without a run-time path the shared build fails to start;
+#   - the installed semcl-bench runs.
+#   check_install.sh BUILD_DIR SOURCE_DIR --bench|--no-bench
+# (--no-bench: the build has no semcl-bench, SEMCL_BUILD_BENCH=OFF, so none is expected.)
 set -euo pipefail
 build=$1
 src=$2
+bench_mode=${3:---bench}
 tmp=$(mktemp -d /tmp/semcl-install.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+unset LD_LIBRARY_PATH
+fail() { echo "check_install: FAIL: $*" >&2; exit 1; }
 
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+pcdir=$(dirname "$(find "$tmp/prefix" -name semcl.pc | head -n 1)")
+[[ -f $pcdir/semcl-static.pc ]] || fail "semcl-static.pc not installed next to semcl.pc"
+find "$tmp/prefix" -name 'libsemcl.a' | grep -q . || fail "libsemcl.a not installed"
+
+# ---- the README's C example and consumer commands ----------------------------------------
+readme=$src/README.md
 mkdir "$tmp/consumer"
-cat > "$tmp/consumer/main.c" <<'C'
-#include <semcl/semcl.h>
-#include <stdio.h>
-int main(void) {
-  semcl_context *ctx = NULL;
-  if (semcl_create(&ctx, SEMCL_BACKEND_CPU) != SEMCL_STATUS_SUCCESS) return 1;
-  const float raw[1] = {0.5f}, pos[1] = {1.0f}, y[1] = {1.0f};
-  float loss, ctr, aux;
-  const semcl_status_t st = semcl_positive_only_forward(ctx, 1, raw, pos, y, 1.0f,
-                                                        SEMCL_REDUCTION_MEAN, &loss, &ctr, &aux);
-  semcl_destroy(ctx);
-  if (st != SEMCL_STATUS_SUCCESS || !(loss > 0.0f)) return 1;
-  if (semcl_version_number() != SEMCL_VERSION_NUMBER) return 1;
-  printf("consumer ok: semcl %s, L = %g\n", semcl_version_string(), loss);
-  return 0;
+awk '/<!-- example:begin -->/ { inb = 1; next } /<!-- example:end -->/ { inb = 0 }
+     inb && /^```c$/ { inc = 1; next } inb && inc && /^```$/ { inc = 0 } inb && inc' \
+    "$readme" > "$tmp/consumer/example.c"
+grep -q 'main(' "$tmp/consumer/example.c" || fail "no C example between the example markers of README.md"
+mapfile -t commands < <(awk '/<!-- consumer:begin -->/ { inb = 1; next } /<!-- consumer:end -->/ { inb = 0 }
+                             inb && /^cc /' "$readme")
+[[ ${#commands[@]} -ge 2 ]] || fail "README.md: expected the shared and the static 'cc ...' lines between the consumer markers"
+
+run_consumer() {  # LABEL: run ./example (no LD_LIBRARY_PATH), which must print the losses
+  local out
+  out=$(cd "$tmp/consumer" && ./example 2>&1) || fail "$1: the program did not run: $out"
+  grep -q '^L = ' <<<"$out" || fail "$1: unexpected output: $out"
+  echo "$1: ok ($(head -n 1 <<<"$out"))"
 }
-C
+export PKG_CONFIG_PATH=$pcdir
+saw_static=0
+for cmd in "${commands[@]}"; do
+  rm -f "$tmp/consumer/example"
+  (cd "$tmp/consumer" && eval "$cmd") || fail "README command failed: $cmd"
+  run_consumer "README: $cmd"
+  if [[ $cmd == *semcl-static* ]]; then
+    saw_static=1
+    ! ldd "$tmp/consumer/example" | grep -q libsemcl || fail "static consumer still needs libsemcl.so"
+  fi
+done
+[[ $saw_static == 1 ]] || fail "README.md documents no static (semcl-static) consumer command"
+
+# Without a run-time path the shared build cannot start: the problem the README explains.
+(cd "$tmp/consumer" && cc example.c -o example_no_rpath $(pkg-config --cflags --libs semcl))
+if msg=$(cd "$tmp/consumer" && ./example_no_rpath 2>&1); then
+  fail "a program linked with -lsemcl and no run-time path ran: the README's explanation is wrong"
+fi
+grep -q 'libsemcl.so' <<<"$msg" || fail "unexpected failure without a run-time path: $msg"
+
+# ---- CMake consumers -----------------------------------------------------------------------
 cat > "$tmp/consumer/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.24)
 project(semcl_consumer C)
 find_package(semcl REQUIRED)
-add_executable(consumer main.c)
-target_link_libraries(consumer PRIVATE semcl::semcl)
+add_executable(consumer_shared example.c)
+target_link_libraries(consumer_shared PRIVATE semcl::semcl)
+add_executable(consumer_static example.c)
+target_link_libraries(consumer_static PRIVATE semcl::semcl_static)
 CM
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
-libdir=$(dirname "$(find "$tmp/prefix" -name 'libsemcl.so' | head -n 1)")
-LD_LIBRARY_PATH=$libdir "$tmp/consumer/build/consumer"
+for kind in shared static; do
+  out=$("$tmp/consumer/build/consumer_$kind") || fail "CMake consumer ($kind) did not run: $out"
+  grep -q '^L = ' <<<"$out" || fail "CMake consumer ($kind): unexpected output: $out"
+  echo "CMake semcl::semcl$([[ $kind == static ]] && echo _static): ok"
+done
+! ldd "$tmp/consumer/build/consumer_static" | grep -q libsemcl || fail "semcl::semcl_static consumer needs libsemcl.so"
 
-pcdir=$(dirname "$(find "$tmp/prefix" -name semcl.pc | head -n 1)")
-# shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror "$tmp/consumer/main.c" -o "$tmp/consumer/pc_consumer" \
-  $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs semcl)
-LD_LIBRARY_PATH=$libdir "$tmp/consumer/pc_consumer"
+# ---- the installed benchmark ---------------------------------------------------------------
+bench=$tmp/prefix/bin/semcl-bench
+if [[ $bench_mode == --no-bench ]]; then
+  [[ ! -e $bench ]] || fail "semcl-bench installed by a build with SEMCL_BUILD_BENCH=OFF"
+  exit 0
+fi
+[[ -x $bench ]] || fail "semcl-bench not installed in bin/"
+rows=$("$bench" --loss positive_only --B 4096 --pass fwd --threads 1 --reps 3 --min-time 0.01 \
+         --max-mem-mb 8 --no-demo --format csv 2>/dev/null | grep -c '^cpu,positive_only,')
+[[ $rows == 1 ]] || fail "installed semcl-bench printed $rows result rows instead of 1"
+echo "installed semcl-bench: ok"
