@@ -43,6 +43,7 @@ typedef struct options {
   double max_mem_mb;       /* cap on the rotated working set */
   uint64_t seed;
   int demo;                /* print the fixed example's losses */
+  int pointer_checks;      /* semcl_set_pointer_checks on every context */
 } options;
 
 static const char *prog = "semcl-bench";
@@ -67,6 +68,10 @@ static void usage(FILE *f) {
     "  --min-time S                 timed seconds per case, at least (default 0.2)\n"
     "  --max-mem-mb N               cap on the rotated input/output sets (default 1024)\n"
     "  --seed N                     random seed (default 12345)\n"
+    "  --pointer-checks on|off      memory-space checks of every call (default on; see\n"
+    "                               semcl_set_pointer_checks). With a tiny shape on CUDA,\n"
+    "                               e.g. --B 1 --K 1, the difference between on and off is\n"
+    "                               the host cost of the checks per call\n"
     "  --no-demo                    skip the fixed B=4, K=8 example\n"
     "  -h, --help                   this text\n"
     "\n"
@@ -135,9 +140,10 @@ static int parse_choice(const char *flag, const char *s, const char *const *name
 static void parse_args(int argc, char **argv, options *o) {
   static const char *const backends[] = {"auto", "cpu", "cuda", "all"};
   static const char *const formats[] = {"table", "csv"};
+  static const char *const on_off[] = {"off", "on"};
   *o = (options){.backend = BACKEND_REQ_AUTO, .loss = -1, .B = 0, .K = 0, .threads = -1,
                  .pass = -1, .csv = 0, .min_samples = 9, .min_time_s = 0.2,
-                 .max_mem_mb = 1024.0, .seed = 12345u, .demo = 1};
+                 .max_mem_mb = 1024.0, .seed = 12345u, .demo = 1, .pointer_checks = 1};
   for (int i = 1; i < argc; ++i) {
     const char *arg = argv[i];
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -159,7 +165,7 @@ static void parse_args(int argc, char **argv, options *o) {
     name[len] = '\0';
     static const char *const known[] = {"--backend", "--loss", "--B", "--K", "--threads",
                                         "--pass", "--format", "--reps", "--min-time",
-                                        "--max-mem-mb", "--seed"};
+                                        "--max-mem-mb", "--seed", "--pointer-checks"};
     int is_known = 0;
     for (size_t k = 0; k < sizeof known / sizeof known[0]; ++k)
       if (strcmp(name, known[k]) == 0) is_known = 1;
@@ -183,6 +189,8 @@ static void parse_args(int argc, char **argv, options *o) {
       o->max_mem_mb = parse_double(name, val, 1.0, 1048576.0);
     else if (strcmp(name, "--seed") == 0)
       o->seed = (uint64_t)parse_int(name, val, 0, INT64_MAX);
+    else if (strcmp(name, "--pointer-checks") == 0)
+      o->pointer_checks = parse_choice(name, val, on_off, 2);
   }
   if (o->K && o->loss == LOSS_POSITIVE_ONLY)
     fprintf(stderr, "%s: note: --K does not apply to positive_only (it runs with K=1)\n", prog);
@@ -763,6 +771,8 @@ int main(int argc, char **argv) {
     }
   }
 
+  for (int c = 0; c < n_ctx; ++c)
+    check(ctxs[c], semcl_set_pointer_checks(ctxs[c], o.pointer_checks), "semcl_set_pointer_checks");
   if (o.demo) demo(ctxs[0], o.csv ? stderr : stdout);
   if (o.csv) print_csv_header();
 

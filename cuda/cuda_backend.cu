@@ -5,10 +5,17 @@
  * Rules kept here:
  *  - every CUDA call is checked; a failure becomes a status (cudaErrorMemoryAllocation ->
  *    SEMCL_STATUS_OUT_OF_MEMORY, anything else -> SEMCL_STATUS_CUDA_ERROR) with the CUDA
- *    error's name and text in the context message, and the runtime's non-sticky last error
- *    is cleared so that it is not reported again by a later, unrelated call;
+ *    error's name and text in the context message;
+ *  - the runtime's per-thread last error belongs to the caller: every entry point opens an
+ *    error_scope, and clears on the way out only what its own failing calls recorded, and only
+ *    when nothing was pending when it began (no blanket cudaGetLastError; kernel launches are
+ *    checked by their own return value, see semcl_cuda_launch);
  *  - a context remembers its device: every call runs on it and restores the caller's
  *    current device afterwards;
+ *  - every operation the context enqueues (loss calls, uploads, downloads) records the
+ *    context's event `last_work` on its stream, and an operation on another stream than the
+ *    previous one first makes its stream wait for that event: the context's work stays in
+ *    order across semcl_set_stream, and semcl_synchronize waits for all of it;
  *  - compute calls only enqueue work on the context's stream (no host synchronisation), except
  *    when the context's own workspace has to grow: the old one is freed after the work that
  *    used it has finished;
@@ -20,10 +27,10 @@
 #include "cuda_common.h"
 
 typedef struct cuda_state {
-  int device;             /* the device the context was created on */
-  cudaEvent_t last_use;   /* recorded after each call's last kernel */
-  int has_last_use;       /* last_use has been recorded at least once */
-  cudaStream_t last_stream; /* the stream of the last call */
+  int device;               /* the device the context was created on */
+  cudaEvent_t last_work;    /* recorded after every operation the context enqueues */
+  int has_last_work;        /* last_work has been recorded at least once */
+  cudaStream_t last_stream; /* the stream of the last enqueued operation */
   cudaError_t alloc_error;  /* the error of the last failed workspace allocation */
 } cuda_state;
 
@@ -31,8 +38,27 @@ static cuda_state *state_of(const semcl_context *ctx) { return (cuda_state *)ctx
 
 static cudaStream_t stream_of(const semcl_context *ctx) { return (cudaStream_t)ctx->stream; }
 
+/* ---- the caller's CUDA error state ------------------------------------------------------ */
+
+/* The runtime records every failing call's error as the thread's "last error", which the caller
+ * may be about to read with cudaGetLastError. An entry point begins a scope; at its end the
+ * error its own calls recorded is cleared, unless an error was already pending at the start
+ * (that one is the caller's: left alone). A sticky error cannot be cleared by anyone. */
+typedef struct error_scope {
+  int caller_pending;
+} error_scope;
+
+static error_scope errors_begin(void) {
+  error_scope scope;
+  scope.caller_pending = cudaPeekAtLastError() != cudaSuccess;
+  return scope;
+}
+
+static void errors_end(const error_scope *scope) {
+  if (!scope->caller_pending && cudaPeekAtLastError() != cudaSuccess) (void)cudaGetLastError();
+}
+
 extern "C" semcl_status_t semcl_cuda_fail(semcl_context *ctx, cudaError_t err, const char *what) {
-  (void)cudaGetLastError(); /* clear the non-sticky error; a sticky one stays regardless */
   const semcl_status_t status = err == cudaErrorMemoryAllocation ? SEMCL_STATUS_OUT_OF_MEMORY
                                                                  : SEMCL_STATUS_CUDA_ERROR;
   return semcl_fail(ctx, status, "%s: %s: %s", what, cudaGetErrorName(err),
@@ -41,16 +67,20 @@ extern "C" semcl_status_t semcl_cuda_fail(semcl_context *ctx, cudaError_t err, c
 
 /* ---- the context's device --------------------------------------------------------------- */
 
+/* One entry point's stay on the context's device; also its error scope. */
 typedef struct device_guard {
   int previous;
   int switched;
+  error_scope errors;
 } device_guard;
 
-/* Makes the context's device current for this call; leave_device restores the caller's. */
+/* Makes the context's device current for this call; leave_device restores the caller's (and
+ * must be called on every path, also when this fails). */
 static semcl_status_t enter_device(semcl_context *ctx, const char *fn, device_guard *guard) {
   char what[128];
   guard->previous = 0;
   guard->switched = 0;
+  guard->errors = errors_begin();
   cudaError_t err = cudaGetDevice(&guard->previous);
   if (err != cudaSuccess) {
     snprintf(what, sizeof what, "%s: cudaGetDevice", fn);
@@ -69,78 +99,143 @@ static semcl_status_t enter_device(semcl_context *ctx, const char *fn, device_gu
 }
 
 static void leave_device(const device_guard *guard) {
-  if (guard->switched && cudaSetDevice(guard->previous) != cudaSuccess)
-    (void)cudaGetLastError();
+  /* A failure here leaves the caller's device as it is now: nothing better can be done. */
+  if (guard->switched) (void)cudaSetDevice(guard->previous);
+  errors_end(&guard->errors);
 }
 
 /* ---- device discovery (safe without a driver) -------------------------------------------- */
 
-/* Number of CUDA devices; 0 on any error (no driver, driver too old, no device). */
-static int device_count(void) {
+/* Number of CUDA devices; 0 on any error (no driver, driver too old, no device), with the
+ * error in *err. */
+static int device_count(cudaError_t *err) {
   int count = 0; /* cudaGetDeviceCount leaves it unwritten on error */
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
+  *err = cudaGetDeviceCount(&count);
+  if (*err != cudaSuccess) return 0;
   return count > 0 ? count : 0;
 }
 
-extern "C" int semcl_cuda_device_usable(void) {
-  if (device_count() == 0) return 0;
+static int device_usable(char *why, size_t why_size) {
+  cudaError_t err = cudaSuccess;
+  if (device_count(&err) == 0) {
+    if (err != cudaSuccess)
+      snprintf(why, why_size, "no usable CUDA driver or device (cudaGetDeviceCount: %s: %s)",
+               cudaGetErrorName(err), cudaGetErrorString(err));
+    else
+      snprintf(why, why_size, "no CUDA device is visible");
+    return 0;
+  }
   int device = 0, major = 0, minor = 0, mode = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&mode, cudaDevAttrComputeMode, device) != cudaSuccess) {
-    (void)cudaGetLastError();
+  const char *what = "cudaGetDevice";
+  err = cudaGetDevice(&device);
+  if (err == cudaSuccess) {
+    what = "cudaDeviceGetAttribute";
+    err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  }
+  if (err == cudaSuccess)
+    err = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&mode, cudaDevAttrComputeMode, device);
+  if (err != cudaSuccess) {
+    snprintf(why, why_size, "querying the current CUDA device failed (%s: %s: %s)", what,
+             cudaGetErrorName(err), cudaGetErrorString(err));
     return 0;
   }
   /* The oldest code in the library is compute_75 PTX. */
-  if (major * 10 + minor < 75) return 0;
-  if (mode == cudaComputeModeProhibited) return 0;
+  if (major * 10 + minor < 75) {
+    snprintf(why, why_size,
+             "CUDA device %d has compute capability %d.%d; semcl needs 7.5 or newer", device,
+             major, minor);
+    return 0;
+  }
+  if (mode == cudaComputeModeProhibited) {
+    snprintf(why, why_size, "CUDA device %d is in prohibited compute mode", device);
+    return 0;
+  }
   return 1;
+}
+
+extern "C" int semcl_cuda_device_usable(char *why, size_t why_size) {
+  const error_scope scope = errors_begin();
+  if (why_size > 0) why[0] = '\0';
+  const int usable = device_usable(why, why_size);
+  errors_end(&scope);
+  return usable;
+}
+
+/* Test builds only (CMake option SEMCL_TEST_HOOKS): SEMCL_TEST_FAIL_CUDA_CONTEXT=1 in the
+ * environment makes context creation fail as it does on a GPU in exclusive-process mode held by
+ * another process, so that the fallback of SEMCL_BACKEND_AUTO can be tested on any GPU. */
+static cudaError_t injected_context_failure(void) {
+#if defined(SEMCL_TEST_HOOKS)
+  const char *fail = getenv("SEMCL_TEST_FAIL_CUDA_CONTEXT");
+  if (fail && strcmp(fail, "1") == 0) return cudaErrorDevicesUnavailable;
+#endif
+  return cudaSuccess;
 }
 
 extern "C" semcl_status_t semcl_cuda_init_context(semcl_context *ctx) {
   cuda_state *st = (cuda_state *)calloc(1, sizeof *st);
   if (!st)
     return semcl_fail(ctx, SEMCL_STATUS_OUT_OF_MEMORY, "semcl_create: out of host memory");
+  const error_scope scope = errors_begin();
+  const char *what = "cudaGetDevice";
   cudaError_t err = cudaGetDevice(&st->device);
-  if (err == cudaSuccess) err = cudaEventCreateWithFlags(&st->last_use, cudaEventDisableTiming);
-  if (err != cudaSuccess) {
-    free(st);
-    return semcl_cuda_fail(ctx, err, "semcl_create: setting up the CUDA context");
+  if (err == cudaSuccess) {
+    /* The first call that needs the device's CUDA context creates it. */
+    what = "cudaEventCreateWithFlags";
+    err = injected_context_failure();
+    if (err == cudaSuccess)
+      err = cudaEventCreateWithFlags(&st->last_work, cudaEventDisableTiming);
   }
-  st->alloc_error = cudaSuccess;
-  ctx->backend_state = st;
-  return SEMCL_STATUS_SUCCESS;
+  semcl_status_t status = SEMCL_STATUS_SUCCESS;
+  if (err != cudaSuccess) {
+    char text[160];
+    snprintf(text, sizeof text,
+             "semcl_create: CUDA device %d is visible, but creating a CUDA context on it failed "
+             "(%s)",
+             st->device, what);
+    free(st);
+    status = semcl_cuda_fail(ctx, err, text);
+  } else {
+    st->alloc_error = cudaSuccess;
+    ctx->backend_state = st;
+  }
+  errors_end(&scope);
+  return status;
 }
 
 static void cuda_release(semcl_context *ctx) {
   cuda_state *st = state_of(ctx);
   if (!st) return;
   device_guard guard;
-  if (enter_device(ctx, "semcl_destroy", &guard) == SEMCL_STATUS_SUCCESS) {
-    if (cudaEventDestroy(st->last_use) != cudaSuccess) (void)cudaGetLastError();
-    leave_device(&guard);
-  }
+  if (enter_device(ctx, "semcl_destroy", &guard) == SEMCL_STATUS_SUCCESS)
+    (void)cudaEventDestroy(st->last_work); /* nothing to report from a destructor */
+  leave_device(&guard);
   free(st);
   ctx->backend_state = NULL;
 }
 
 /* ---- pointer checks --------------------------------------------------------------------- */
 
-/* The memory type of `ptr` as the runtime sees it; unregistered host memory on error. */
+/* The memory type of `ptr` as the runtime sees it; unregistered host memory on error (the
+ * caller's error scope clears what the failed query recorded). */
 static enum cudaMemoryType memory_type(const void *ptr, int *device) {
   struct cudaPointerAttributes attr;
   memset(&attr, 0, sizeof attr);
   if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
-    (void)cudaGetLastError();
     *device = -1;
     return cudaMemoryTypeUnregistered;
   }
   *device = attr.device;
   return attr.type;
+}
+
+/* Whether pointers[i] already appeared earlier in the list (then it has been checked: one
+ * runtime query per distinct pointer, e.g. in-place grad_neg == score_neg). */
+static int seen_before(const void *const *pointers, int i) {
+  for (int j = 0; j < i; ++j)
+    if (pointers[j] == pointers[i]) return 1;
+  return 0;
 }
 
 static const char *host_kind(enum cudaMemoryType type) {
@@ -150,23 +245,30 @@ static const char *host_kind(enum cudaMemoryType type) {
 /* CUDA context: every array must be device memory of the context's device, or managed. */
 static semcl_status_t cuda_check_pointers(semcl_context *ctx, const void *const *pointers,
                                           const char *const *names, int count) {
+  if (ctx->pointer_checks_off) return SEMCL_STATUS_SUCCESS; /* semcl_set_pointer_checks */
   const int own = state_of(ctx)->device;
-  for (int i = 0; i < count; ++i) {
+  const error_scope scope = errors_begin();
+  semcl_status_t status = SEMCL_STATUS_SUCCESS;
+  for (int i = 0; i < count && status == SEMCL_STATUS_SUCCESS; ++i) {
+    if (seen_before(pointers, i)) continue;
     int device = -1;
     const enum cudaMemoryType type = memory_type(pointers[i], &device);
     if (type == cudaMemoryTypeManaged) continue;
     if (type == cudaMemoryTypeDevice) {
       if (device == own) continue;
-      return semcl_fail(ctx, SEMCL_STATUS_WRONG_MEMORY_SPACE,
-                        "%s is device memory of CUDA device %d, but the context runs on device %d",
-                        names[i], device, own);
+      status = semcl_fail(ctx, SEMCL_STATUS_WRONG_MEMORY_SPACE,
+                          "%s is device memory of CUDA device %d, but the context runs on "
+                          "device %d",
+                          names[i], device, own);
+    } else {
+      status = semcl_fail(ctx, SEMCL_STATUS_WRONG_MEMORY_SPACE,
+                          "%s is %s, but the context is a CUDA context: pass device (or "
+                          "managed) memory, e.g. from semcl_buffer_alloc",
+                          names[i], host_kind(type));
     }
-    return semcl_fail(ctx, SEMCL_STATUS_WRONG_MEMORY_SPACE,
-                      "%s is %s, but the context is a CUDA context: pass device (or managed) "
-                      "memory, e.g. from semcl_buffer_alloc",
-                      names[i], host_kind(type));
   }
-  return SEMCL_STATUS_SUCCESS;
+  errors_end(&scope);
+  return status;
 }
 
 /* Whether this process can see a CUDA device at all (cached: it cannot change). */
@@ -174,7 +276,8 @@ static int any_device(void) {
   static int cached = -1; /* -1 unknown, else 0/1; racing threads store the same value */
   int known = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (known < 0) {
-    known = device_count() > 0;
+    cudaError_t err = cudaSuccess;
+    known = device_count(&err) > 0;
     __atomic_store_n(&cached, known, __ATOMIC_RELAXED);
   }
   return known;
@@ -184,16 +287,22 @@ extern "C" semcl_status_t semcl_cuda_refuse_device_pointers(semcl_context *ctx,
                                                              const void *const *pointers,
                                                              const char *const *names,
                                                              int count) {
-  if (!any_device()) return SEMCL_STATUS_SUCCESS; /* no driver or device: nothing to refuse */
-  for (int i = 0; i < count; ++i) {
-    int device = -1;
-    if (memory_type(pointers[i], &device) == cudaMemoryTypeDevice)
-      return semcl_fail(ctx, SEMCL_STATUS_WRONG_MEMORY_SPACE,
-                        "%s is device memory of CUDA device %d, but the context is a CPU "
-                        "context: pass host (or managed) memory",
-                        names[i], device);
+  if (ctx->pointer_checks_off) return SEMCL_STATUS_SUCCESS; /* semcl_set_pointer_checks */
+  const error_scope scope = errors_begin();
+  semcl_status_t status = SEMCL_STATUS_SUCCESS;
+  if (any_device()) { /* no driver or device: nothing to refuse */
+    for (int i = 0; i < count && status == SEMCL_STATUS_SUCCESS; ++i) {
+      if (seen_before(pointers, i)) continue;
+      int device = -1;
+      if (memory_type(pointers[i], &device) == cudaMemoryTypeDevice)
+        status = semcl_fail(ctx, SEMCL_STATUS_WRONG_MEMORY_SPACE,
+                            "%s is device memory of CUDA device %d, but the context is a CPU "
+                            "context: pass host (or managed) memory",
+                            names[i], device);
+    }
   }
-  return SEMCL_STATUS_SUCCESS;
+  errors_end(&scope);
+  return status;
 }
 
 /* ---- workspace ------------------------------------------------------------------------- */
@@ -210,11 +319,11 @@ static semcl_status_t cuda_workspace_size(const semcl_context *ctx, semcl_loss_k
   return SEMCL_STATUS_SUCCESS;
 }
 
-/* Waits until the previous call's kernels are done (only before freeing the workspace). */
-static void wait_last_use(semcl_context *ctx) {
+/* Waits until the context's enqueued work is done (only before freeing the workspace). An
+ * error here is the fault of an earlier kernel: the next call reports it. */
+static void wait_last_work(semcl_context *ctx) {
   cuda_state *st = state_of(ctx);
-  if (st->has_last_use && cudaEventSynchronize(st->last_use) != cudaSuccess)
-    (void)cudaGetLastError();
+  if (st->has_last_work) (void)cudaEventSynchronize(st->last_work);
 }
 
 static void *device_alloc(semcl_context *ctx, size_t bytes) {
@@ -231,27 +340,39 @@ static void *device_alloc(semcl_context *ctx, size_t bytes) {
 }
 
 static void device_free(semcl_context *ctx, void *ptr) {
-  wait_last_use(ctx); /* cudaFree alone does not promise to wait for the kernels using it */
-  if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
+  wait_last_work(ctx); /* cudaFree alone does not promise to wait for the kernels using it */
+  (void)cudaFree(ptr);  /* the old workspace: a failure leaks it, nothing else */
+}
+
+/* ---- order of the context's work across streams -------------------------------------------- */
+
+/* Before enqueuing on `stream`: when the context's previous operation went to another stream
+ * (semcl_set_stream in between), `stream` waits for it on the device (no host
+ * synchronisation). Since every operation records last_work, that one wait covers all of the
+ * context's earlier work. */
+static cudaError_t order_after_previous_work(const cuda_state *st, cudaStream_t stream) {
+  if (!st->has_last_work || st->last_stream == stream) return cudaSuccess;
+  return cudaStreamWaitEvent(stream, st->last_work, 0);
+}
+
+/* After enqueuing on `stream`: last_work now marks everything the context has enqueued. */
+static cudaError_t record_work(cuda_state *st, cudaStream_t stream) {
+  const cudaError_t err = cudaEventRecord(st->last_work, stream);
+  if (err != cudaSuccess) return err;
+  st->has_last_work = 1;
+  st->last_stream = stream;
+  return cudaSuccess;
 }
 
 /* ---- the losses ------------------------------------------------------------------------ */
 
-/* After semcl_set_stream, work enqueued on the new stream is ordered after the previous
- * loss call (which ran on the old stream): a device-side wait, no host synchronisation. */
-static cudaError_t order_after_last_call(semcl_context *ctx, cudaStream_t stream) {
-  const cuda_state *st = state_of(ctx);
-  if (!st->has_last_use || st->last_stream == stream) return cudaSuccess;
-  return cudaStreamWaitEvent(stream, st->last_use, 0);
-}
-
 static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) {
   cuda_state *st = state_of(ctx);
   const cudaStream_t stream = stream_of(ctx);
-  /* The workspace was last used on another stream: order this call after that use. */
-  cudaError_t err = order_after_last_call(ctx, stream);
+  /* Inputs uploaded, or the workspace last used, on another stream: wait for that first. */
+  cudaError_t err = order_after_previous_work(st, stream);
   if (err != cudaSuccess)
-    return semcl_cuda_fail(ctx, err, "ordering the workspace after the previous stream");
+    return semcl_cuda_fail(ctx, err, "ordering after the context's work on its previous stream");
   void *workspace = NULL;
   st->alloc_error = cudaSuccess;
   semcl_status_t status = semcl_acquire_workspace(
@@ -266,20 +387,17 @@ static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) 
   status = p->kind == SEMCL_LOSS_POS_NEG
                ? semcl_cuda_pos_neg_launch(ctx, p, workspace, stream)
                : semcl_cuda_positive_only_launch(ctx, p, workspace, stream);
-  if (status != SEMCL_STATUS_SUCCESS) return status;
-  err = cudaEventRecord(st->last_use, stream);
-  if (err != cudaSuccess) return semcl_cuda_fail(ctx, err, "recording the workspace's last use");
-  st->has_last_use = 1;
-  st->last_stream = stream;
-  return SEMCL_STATUS_SUCCESS;
+  /* Recorded also after a failed launch: a kernel launched before it may still be running. */
+  err = record_work(st, stream);
+  if (status == SEMCL_STATUS_SUCCESS && err != cudaSuccess)
+    status = semcl_cuda_fail(ctx, err, "recording the call's end");
+  return status;
 }
 
 static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
-  (void)cudaGetLastError(); /* a stale non-sticky error belongs to an earlier call */
   device_guard guard;
   semcl_status_t status = enter_device(ctx, "semcl loss", &guard);
-  if (status != SEMCL_STATUS_SUCCESS) return status;
-  status = run_on_device(ctx, p);
+  if (status == SEMCL_STATUS_SUCCESS) status = run_on_device(ctx, p);
   leave_device(&guard);
   return status;
 }
@@ -289,7 +407,10 @@ static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
 static semcl_status_t cuda_buffer_alloc(semcl_context *ctx, void **ptr, size_t bytes) {
   device_guard guard;
   semcl_status_t status = enter_device(ctx, "semcl_buffer_alloc", &guard);
-  if (status != SEMCL_STATUS_SUCCESS) return status;
+  if (status != SEMCL_STATUS_SUCCESS) {
+    leave_device(&guard);
+    return status;
+  }
   void *mem = NULL;
   const cudaError_t err = cudaMalloc(&mem, bytes);
   if (err != cudaSuccess) {
@@ -306,39 +427,47 @@ static semcl_status_t cuda_buffer_alloc(semcl_context *ctx, void **ptr, size_t b
 static semcl_status_t cuda_buffer_free(semcl_context *ctx, void *ptr) {
   device_guard guard;
   semcl_status_t status = enter_device(ctx, "semcl_buffer_free", &guard);
-  if (status != SEMCL_STATUS_SUCCESS) return status;
-  if (ptr == ctx->own_workspace) wait_last_use(ctx); /* semcl_destroy frees the workspace */
+  if (status != SEMCL_STATUS_SUCCESS) {
+    leave_device(&guard);
+    return status;
+  }
+  if (ptr == ctx->own_workspace) wait_last_work(ctx); /* semcl_destroy frees the workspace */
   const cudaError_t err = cudaFree(ptr);
   if (err != cudaSuccess) status = semcl_cuda_fail(ctx, err, "semcl_buffer_free: cudaFree");
   leave_device(&guard);
   return status;
 }
 
-/* Stream-ordered copy on the context's stream; `wait` makes it synchronous (download). */
+/* Stream-ordered copy on the context's stream, after the context's earlier work; `wait` makes
+ * it synchronous (download). */
 static semcl_status_t copy_on_stream(semcl_context *ctx, const char *fn, void *dst,
                                      const void *src, size_t bytes, int wait) {
   device_guard guard;
   semcl_status_t status = enter_device(ctx, fn, &guard);
-  if (status != SEMCL_STATUS_SUCCESS) return status;
-  char what[96];
-  const cudaStream_t stream = stream_of(ctx);
-  cudaError_t err = order_after_last_call(ctx, stream);
-  if (err != cudaSuccess) {
-    snprintf(what, sizeof what, "%s: cudaStreamWaitEvent", fn);
-    status = semcl_cuda_fail(ctx, err, what);
+  if (status != SEMCL_STATUS_SUCCESS) {
     leave_device(&guard);
     return status;
   }
-  err = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream);
-  if (err != cudaSuccess) {
-    snprintf(what, sizeof what, "%s: cudaMemcpyAsync(%zu bytes)", fn, bytes);
-    status = semcl_cuda_fail(ctx, err, what);
-  } else if (wait) {
+  char what[96];
+  cuda_state *st = state_of(ctx);
+  const cudaStream_t stream = stream_of(ctx);
+  const char *step = "cudaStreamWaitEvent";
+  cudaError_t err = order_after_previous_work(st, stream);
+  if (err == cudaSuccess) {
+    step = "cudaMemcpyAsync";
+    err = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream);
+  }
+  if (err == cudaSuccess) {
+    step = "cudaEventRecord";
+    err = record_work(st, stream);
+  }
+  if (err == cudaSuccess && wait) {
+    step = "cudaStreamSynchronize";
     err = cudaStreamSynchronize(stream);
-    if (err != cudaSuccess) {
-      snprintf(what, sizeof what, "%s: cudaStreamSynchronize", fn);
-      status = semcl_cuda_fail(ctx, err, what);
-    }
+  }
+  if (err != cudaSuccess) {
+    snprintf(what, sizeof what, "%s: %s (%zu bytes)", fn, step, bytes);
+    status = semcl_cuda_fail(ctx, err, what);
   }
   leave_device(&guard);
   return status;
@@ -356,13 +485,10 @@ static semcl_status_t cuda_download(semcl_context *ctx, void *dst, const void *s
 static semcl_status_t cuda_synchronize(semcl_context *ctx) {
   device_guard guard;
   semcl_status_t status = enter_device(ctx, "semcl_synchronize", &guard);
-  if (status != SEMCL_STATUS_SUCCESS) return status;
-  /* The context's stream, and the previous stream's last loss call if the stream changed. */
-  cudaError_t err = cudaStreamSynchronize(stream_of(ctx));
-  if (err != cudaSuccess) {
-    status = semcl_cuda_fail(ctx, err, "semcl_synchronize: cudaStreamSynchronize");
-  } else if (state_of(ctx)->has_last_use) {
-    err = cudaEventSynchronize(state_of(ctx)->last_use);
+  if (status == SEMCL_STATUS_SUCCESS && state_of(ctx)->has_last_work) {
+    /* last_work follows the context's latest operation, which was ordered after all earlier
+     * ones, whatever streams they ran on. */
+    const cudaError_t err = cudaEventSynchronize(state_of(ctx)->last_work);
     if (err != cudaSuccess)
       status = semcl_cuda_fail(ctx, err, "semcl_synchronize: cudaEventSynchronize");
   }

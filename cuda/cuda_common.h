@@ -27,9 +27,11 @@ extern "C" {
 
 extern "C" {
 
-/* Maps a CUDA error to a status, records "<what>: <name>: <text>" in the context message and
- * clears the runtime's (non-sticky) last error. cudaErrorMemoryAllocation gives
- * SEMCL_STATUS_OUT_OF_MEMORY, everything else SEMCL_STATUS_CUDA_ERROR. */
+/* Maps a CUDA error to a status and records "<what>: <name>: <text>" in the context message.
+ * cudaErrorMemoryAllocation gives SEMCL_STATUS_OUT_OF_MEMORY, everything else
+ * SEMCL_STATUS_CUDA_ERROR. It does not touch the runtime's last error: the backend's entry
+ * points clear what their own failures recorded, and only when the caller had nothing pending
+ * (see cuda_backend.cu). */
 semcl_status_t semcl_cuda_fail(semcl_context *ctx, cudaError_t err, const char *what);
 
 /* ---- workspace layout (bytes; always a multiple of 16) ---------------------------------- */
@@ -51,6 +53,27 @@ semcl_status_t semcl_cuda_finish_reduction_launch(semcl_context *ctx, const semc
                                                   cudaStream_t stream);
 
 } /* extern "C" */
+
+/* Launches kernel<<<grid, block, 0, stream>>>(args...) and checks the launch by its own return
+ * value (cudaLaunchKernelEx returns the launch's error: bad configuration, no kernel image for
+ * the device, too many resources, ...). No cudaGetLastError: an error the caller left pending
+ * is neither read nor cleared, and an old one is not mistaken for this launch's. `what` names
+ * the kernel in the context message. */
+template <typename... Params, typename... Args>
+static inline semcl_status_t semcl_cuda_launch(semcl_context *ctx, const char *what,
+                                               void (*kernel)(Params...), unsigned grid,
+                                               unsigned block, cudaStream_t stream,
+                                               Args... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(grid);
+  config.blockDim = dim3(block);
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  config.attrs = NULL;
+  config.numAttrs = 0;
+  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...);
+  return err == cudaSuccess ? SEMCL_STATUS_SUCCESS : semcl_cuda_fail(ctx, err, what);
+}
 
 #if defined(__CUDACC__)
 #define SEMCL_CUDA_HD static __host__ __device__ __forceinline__

@@ -262,11 +262,6 @@ extern "C" size_t semcl_cuda_pos_neg_workspace(int64_t B, int64_t K) {
   return bytes;
 }
 
-static semcl_status_t check_launch(semcl_context *ctx, const char *what) {
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? SEMCL_STATUS_SUCCESS : semcl_cuda_fail(ctx, err, what);
-}
-
 extern "C" semcl_status_t semcl_cuda_pos_neg_launch(semcl_context *ctx, const semcl_problem *p,
                                                     void *workspace, cudaStream_t stream) {
   pos_neg_args a;
@@ -301,24 +296,20 @@ extern "C" semcl_status_t semcl_cuda_pos_neg_launch(semcl_context *ctx, const se
     int log2_group = 0;
     while ((1 << log2_group) < p->K) ++log2_group;
     const unsigned grid = semcl_cuda_grid(blocks);
-    if (backward)
-      pos_neg_small_k_kernel<true><<<grid, SEMCL_CUDA_ROW_THREADS, 0, stream>>>(a, log2_group);
-    else
-      pos_neg_small_k_kernel<false><<<grid, SEMCL_CUDA_ROW_THREADS, 0, stream>>>(a, log2_group);
-    st = check_launch(ctx, "launching pos_neg_small_k_kernel");
+    st = semcl_cuda_launch(ctx, "launching pos_neg_small_k_kernel",
+                           backward ? pos_neg_small_k_kernel<true> : pos_neg_small_k_kernel<false>,
+                           grid, SEMCL_CUDA_ROW_THREADS, stream, a, log2_group);
     if (st != SEMCL_STATUS_SUCCESS) return st;
   } else {
     const int64_t warps_per_block = SEMCL_CHUNK_THREADS / SEMCL_WARP;
     const unsigned grid =
         semcl_cuda_grid((p->B * a.chunks + warps_per_block - 1) / warps_per_block);
-    if (backward)
-      pos_neg_chunks_kernel<true><<<grid, SEMCL_CHUNK_THREADS, 0, stream>>>(a);
-    else
-      pos_neg_chunks_kernel<false><<<grid, SEMCL_CHUNK_THREADS, 0, stream>>>(a);
-    st = check_launch(ctx, "launching pos_neg_chunks_kernel");
+    st = semcl_cuda_launch(ctx, "launching pos_neg_chunks_kernel",
+                           backward ? pos_neg_chunks_kernel<true> : pos_neg_chunks_kernel<false>,
+                           grid, SEMCL_CHUNK_THREADS, stream, a);
     if (st != SEMCL_STATUS_SUCCESS) return st;
-    pos_neg_rows_kernel<<<semcl_cuda_grid(blocks), SEMCL_CUDA_ROW_THREADS, 0, stream>>>(a);
-    st = check_launch(ctx, "launching pos_neg_rows_kernel");
+    st = semcl_cuda_launch(ctx, "launching pos_neg_rows_kernel", pos_neg_rows_kernel,
+                           semcl_cuda_grid(blocks), SEMCL_CUDA_ROW_THREADS, stream, a);
     if (st != SEMCL_STATUS_SUCCESS) return st;
   }
   if (a.none) return SEMCL_STATUS_SUCCESS;

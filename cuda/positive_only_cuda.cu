@@ -80,9 +80,10 @@ extern "C" semcl_status_t semcl_cuda_positive_only_launch(semcl_context *ctx,
   const int64_t blocks = semcl_cuda_row_blocks(p->B);
   a.block_ctr = (double *)workspace;
   a.block_aux = a.block_ctr + blocks;
-  positive_only_kernel<<<semcl_cuda_grid(blocks), SEMCL_CUDA_ROW_THREADS, 0, stream>>>(a);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return semcl_cuda_fail(ctx, err, "launching positive_only_kernel");
+  const semcl_status_t st =
+      semcl_cuda_launch(ctx, "launching positive_only_kernel", positive_only_kernel,
+                        semcl_cuda_grid(blocks), SEMCL_CUDA_ROW_THREADS, stream, a);
+  if (st != SEMCL_STATUS_SUCCESS) return st;
   if (a.none) return SEMCL_STATUS_SUCCESS;
   return semcl_cuda_finish_reduction_launch(ctx, p, a.block_ctr, a.block_aux, blocks, stream);
 }

@@ -44,12 +44,10 @@ __global__ void __launch_bounds__(SEMCL_FINISH_THREADS)
 extern "C" semcl_status_t semcl_cuda_finish_reduction_launch(
     semcl_context *ctx, const semcl_problem *p, const double *block_ctr,
     const double *block_aux, int64_t blocks, cudaStream_t stream) {
-  semcl_finish_reduction_kernel<<<1, SEMCL_FINISH_THREADS, 0, stream>>>(
-      block_ctr, block_aux, blocks, p->lambda, p->reduction == SEMCL_REDUCTION_MEAN, p->B,
-      p->loss, p->loss_ctr, p->loss_aux);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return semcl_cuda_fail(ctx, err, "launching the final reduction");
-  return SEMCL_STATUS_SUCCESS;
+  return semcl_cuda_launch(ctx, "launching the final reduction", semcl_finish_reduction_kernel,
+                           1, SEMCL_FINISH_THREADS, stream, block_ctr, block_aux, blocks,
+                           p->lambda, (int)(p->reduction == SEMCL_REDUCTION_MEAN), p->B, p->loss,
+                           p->loss_ctr, p->loss_aux);
 }
 
 extern "C" size_t semcl_cuda_block_partials_bytes(int64_t B) {

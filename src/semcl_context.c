@@ -36,38 +36,65 @@ int semcl_effective_threads(const semcl_context *ctx) {
   return online > SEMCL_MAX_THREADS ? SEMCL_MAX_THREADS : (int)online;
 }
 
+/* note = prefix + detail, truncated to the note's capacity. */
+static void set_backend_note(semcl_context *ctx, const char *prefix, const char *detail) {
+  const size_t cap = sizeof ctx->backend_note;
+  size_t n = strlen(prefix);
+  if (n >= cap) n = cap - 1;
+  memcpy(ctx->backend_note, prefix, n);
+  size_t m = strlen(detail);
+  if (m > cap - 1 - n) m = cap - 1 - n;
+  memcpy(ctx->backend_note + n, detail, m);
+  ctx->backend_note[n + m] = '\0';
+}
+
 semcl_status_t semcl_create(semcl_context **out, semcl_backend_t backend) {
   if (!out) return SEMCL_STATUS_NULL_POINTER;
   *out = NULL;
   if (backend != SEMCL_BACKEND_AUTO && backend != SEMCL_BACKEND_CPU &&
       backend != SEMCL_BACKEND_CUDA)
     return SEMCL_STATUS_INVALID_ENUM;
-  const semcl_backend_ops *ops = &semcl_cpu_backend;
-  semcl_backend_t chosen = SEMCL_BACKEND_CPU;
-#if defined(SEMCL_HAVE_CUDA)
-  /* A CPU request never touches the CUDA runtime (no driver initialisation, fork-safe). */
-  const int cuda_usable = backend != SEMCL_BACKEND_CPU && semcl_cuda_device_usable();
-  if (backend == SEMCL_BACKEND_CUDA || (backend == SEMCL_BACKEND_AUTO && cuda_usable)) {
-    if (!cuda_usable) return SEMCL_STATUS_BACKEND_UNAVAILABLE;
-    ops = &semcl_cuda_backend;
-    chosen = SEMCL_BACKEND_CUDA;
-  }
-#else
+#if !defined(SEMCL_HAVE_CUDA)
   if (backend == SEMCL_BACKEND_CUDA) return SEMCL_STATUS_BACKEND_UNAVAILABLE;
 #endif
   semcl_context *ctx = (semcl_context *)calloc(1, sizeof *ctx);
   if (!ctx) return SEMCL_STATUS_OUT_OF_MEMORY;
-  ctx->backend = chosen;
-  ctx->ops = ops;
+  ctx->backend = SEMCL_BACKEND_CPU;
+  ctx->ops = &semcl_cpu_backend;
   ctx->cpu_isa = semcl_cpu_isa_default();
+  if (backend == SEMCL_BACKEND_CPU) { /* never touches the CUDA runtime (fork-safe) */
+    *out = ctx;
+    return SEMCL_STATUS_SUCCESS;
+  }
+  static const char auto_cpu[] = "SEMCL_BACKEND_AUTO chose the CPU: ";
 #if defined(SEMCL_HAVE_CUDA)
-  if (chosen == SEMCL_BACKEND_CUDA) {
-    const semcl_status_t st = semcl_cuda_init_context(ctx);
-    if (st != SEMCL_STATUS_SUCCESS) {
+  char why[SEMCL_NOTE_CAPACITY];
+  if (!semcl_cuda_device_usable(why, sizeof why)) {
+    if (backend == SEMCL_BACKEND_CUDA) {
+      free(ctx);
+      return SEMCL_STATUS_BACKEND_UNAVAILABLE;
+    }
+    set_backend_note(ctx, auto_cpu, why);
+    *out = ctx;
+    return SEMCL_STATUS_SUCCESS;
+  }
+  ctx->backend = SEMCL_BACKEND_CUDA;
+  ctx->ops = &semcl_cuda_backend;
+  const semcl_status_t st = semcl_cuda_init_context(ctx);
+  if (st != SEMCL_STATUS_SUCCESS) {
+    if (backend == SEMCL_BACKEND_CUDA) {
       free(ctx);
       return st;
     }
+    /* A device is visible but no CUDA context can be made on it (exclusive-process mode held
+     * by another process, out of device memory, ...): AUTO still gives a working context. */
+    set_backend_note(ctx, auto_cpu, ctx->message);
+    semcl_clear_error(ctx);
+    ctx->backend = SEMCL_BACKEND_CPU;
+    ctx->ops = &semcl_cpu_backend;
   }
+#else
+  set_backend_note(ctx, auto_cpu, "this library was built without the CUDA backend");
 #endif
   *out = ctx;
   return SEMCL_STATUS_SUCCESS;
@@ -146,6 +173,29 @@ semcl_status_t semcl_get_stream(const semcl_context *ctx, struct CUstream_st **s
     return semcl_fail(writable(ctx), SEMCL_STATUS_NULL_POINTER,
                       "semcl_get_stream: stream is NULL");
   *stream = ctx->stream;
+  return SEMCL_STATUS_SUCCESS;
+}
+
+const char *semcl_backend_note(const semcl_context *ctx) {
+  return ctx ? ctx->backend_note : "semcl_backend_note: the context is NULL";
+}
+
+semcl_status_t semcl_set_pointer_checks(semcl_context *ctx, int enabled) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (enabled != 0 && enabled != 1)
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
+                      "semcl_set_pointer_checks: enabled = %d, must be 0 or 1", enabled);
+  ctx->pointer_checks_off = !enabled;
+  semcl_clear_error(ctx);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+semcl_status_t semcl_get_pointer_checks(const semcl_context *ctx, int *enabled) {
+  if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
+  if (!enabled)
+    return semcl_fail(writable(ctx), SEMCL_STATUS_NULL_POINTER,
+                      "semcl_get_pointer_checks: enabled is NULL");
+  *enabled = !ctx->pointer_checks_off;
   return SEMCL_STATUS_SUCCESS;
 }
 

@@ -8,6 +8,7 @@
 #include "semcl/semcl.h"
 
 #define SEMCL_MESSAGE_CAPACITY 512
+#define SEMCL_NOTE_CAPACITY 384
 #define SEMCL_MAX_THREADS 1024
 
 /* One validated call: the public entry points fill it and hand it to a backend. */
@@ -70,7 +71,9 @@ struct semcl_context {
   size_t user_workspace_bytes;
   void *backend_state; /* owned by the backend (CUDA: device, handles) */
   struct semcl_pool *pool; /* CPU worker threads, created on first use (cpu/thread_pool.c) */
+  int pointer_checks_off; /* semcl_set_pointer_checks(ctx, 0): skip the memory-space checks */
   char message[SEMCL_MESSAGE_CAPACITY];
+  char backend_note[SEMCL_NOTE_CAPACITY]; /* why AUTO chose the CPU; "" otherwise */
 };
 
 /* Records a formatted detail message and returns `status` (for `return semcl_fail(...)`). */
@@ -100,9 +103,12 @@ extern const semcl_backend_ops semcl_cpu_backend;
 /* CUDA backend (cuda/): only in builds with SEMCL_HAVE_CUDA. */
 #if defined(SEMCL_HAVE_CUDA)
 extern const semcl_backend_ops semcl_cuda_backend;
-/* 1 if a CUDA device is usable (survives a missing driver), else 0. */
-int semcl_cuda_device_usable(void);
-/* Sets up backend_state on a new context; on failure sets the message. */
+/* 1 if the calling thread's current CUDA device is usable (survives a missing driver), else 0
+ * with the reason in why[why_size]. Creates no CUDA context. */
+int semcl_cuda_device_usable(char *why, size_t why_size);
+/* Sets up backend_state on a new context (this creates the device's CUDA context, which can
+ * fail although the device is usable, e.g. in exclusive-process mode held by another
+ * process); on failure sets the message and leaves backend_state NULL. */
 semcl_status_t semcl_cuda_init_context(semcl_context *ctx);
 /* For CPU contexts: WRONG_MEMORY_SPACE (with the argument's name) if any pointer is device
  * memory; host, pinned and managed memory pass. */

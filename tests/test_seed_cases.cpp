@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend_buffers.h"
+#include "test_paths.h"
 
 using semcl_test::BackendTest;
 using semcl_test::Buffer;
@@ -31,7 +32,7 @@ struct SeedCase {
 
 std::string CasesPath() {
   const char *env = std::getenv("SEMCL_SEED_CASES");
-  return env && *env ? std::string(env) : std::string(SEMCL_TEST_DATA_DIR) + "/seed_cases.json";
+  return env && *env ? std::string(env) : semcl_test::TestDataFile("seed_cases.json");
 }
 
 std::vector<float> Floats(const nlohmann::json &j) {

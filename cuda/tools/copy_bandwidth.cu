@@ -1,5 +1,5 @@
 /*
- * copy_bandwidth.cu — device memory copy bandwidth probe (used by scripts/gpu-check).
+ * copy_bandwidth.cu — device memory copy bandwidth probe (used by the scripts/gpu-pack runner).
  *
  * Copies a buffer with a simple grid-stride float4 kernel and reports the best and median
  * rate over several runs, counting bytes read + bytes written (the same convention as the

@@ -162,6 +162,60 @@ SEMCL_API const char *semcl_cpu_isa_name(semcl_cpu_isa_t isa);
 /* Waits until all work enqueued by this context has finished (no-op on the CPU). */
 SEMCL_API semcl_status_t semcl_synchronize(semcl_context *ctx);
 
+/* ---- context: backend choice, pointer checks, devices, streams, CUDA errors ----------
+ *
+ * Devices. A CUDA context belongs to the device that was current in the creating thread
+ * (cudaGetDevice) when semcl_create ran. Every later call on it runs on that device, whatever
+ * device is current in the calling thread, and leaves the caller's current device as it found
+ * it. Its arrays must be device memory of that device (or managed memory): device memory of
+ * another device is refused with SEMCL_STATUS_WRONG_MEMORY_SPACE (while pointer checks are
+ * on). A stream given to semcl_set_stream must belong to that device (not checked). For
+ * several GPUs create one context per device, each with its device current.
+ *
+ * Order across streams. Every operation a CUDA context enqueues (loss calls, semcl_upload,
+ * semcl_download) runs after the context's previous operation, also when semcl_set_stream
+ * changed the stream in between: the new stream waits for the old one's work on the device
+ * (no host synchronisation). semcl_synchronize waits for all of it. Work the caller enqueues
+ * on other streams is not ordered by semcl.
+ *
+ * CUDA error state. libsemcl carries its own copy of the CUDA runtime (linked statically, its
+ * symbols not exported), so the per-thread "last error" that a caller reads with
+ * cudaGetLastError is never read or cleared by semcl, and semcl's failures never appear there:
+ * they come back as a status, with the text in semcl_last_error. (semcl's CUDA code also never
+ * clears an error that was pending when one of its calls began, in case it is ever built to
+ * share the caller's runtime.) Devices, contexts, streams and the errors that make a device
+ * unusable ("sticky" errors, such as a kernel's illegal address) belong to the driver and are
+ * shared: after one, every later CUDA call of the process fails, semcl's included.
+ */
+
+/* Why the context runs on its backend when that is not simply the one asked for: after
+ * semcl_create(&ctx, SEMCL_BACKEND_AUTO) chose the CPU, the reason, e.g. "SEMCL_BACKEND_AUTO
+ * chose the CPU: " followed by "this library was built without the CUDA backend", "no CUDA
+ * device is visible", a device too old or in prohibited compute mode, or a device that is
+ * visible but on which no CUDA context could be created (exclusive-process mode held by
+ * another process, no device memory left, ...) with the CUDA error. "" when the context runs
+ * on the backend that was asked for, or AUTO found a usable device. Set once by semcl_create
+ * and never changed (unlike semcl_last_error); never NULL; a NULL ctx gives a fixed text.
+ * An explicit SEMCL_BACKEND_CUDA request never falls back: it fails with
+ * SEMCL_STATUS_BACKEND_UNAVAILABLE (no usable device) or SEMCL_STATUS_CUDA_ERROR /
+ * SEMCL_STATUS_OUT_OF_MEMORY (a device, but no context on it). */
+SEMCL_API const char *semcl_backend_note(const semcl_context *ctx);
+
+/* Memory-space checks (on by default; enabled = 1 or 0, anything else is
+ * SEMCL_STATUS_INVALID_VALUE). In a CUDA build every loss call and semcl_set_workspace asks the
+ * CUDA runtime where each distinct array lives (one cudaPointerGetAttributes per distinct
+ * pointer, up to 11 per call: host time on the order of microseconds per call, which matters
+ * only for small shapes) and refuses a pointer in the wrong memory space with
+ * SEMCL_STATUS_WRONG_MEMORY_SPACE instead of faulting on it. A caller that already knows where
+ * its arrays live (a framework binding that checks its tensors' devices) can turn the checks
+ * off for its context: then a host pointer on a CUDA context, device memory of another device,
+ * or a device pointer on a CPU context is undefined behaviour (a GPU fault that makes the
+ * device unusable for the process, or a crash). All other argument checks stay. In a build
+ * without CUDA there is nothing to check and the setting has no effect. */
+SEMCL_API semcl_status_t semcl_set_pointer_checks(semcl_context *ctx, int enabled);
+SEMCL_API semcl_status_t semcl_get_pointer_checks(const semcl_context *ctx, int *enabled);
+/* ---- end of the block ------------------------------------------------------------------ */
+
 /* ---- workspace ---------------------------------------------------------------------- */
 
 /* The loss families, for workspace queries. */

@@ -543,8 +543,8 @@ TEST_P(BadArguments, PointerFromTheOtherMemorySpace) {
   if (GetParam() == SEMCL_BACKEND_CUDA) {
     foreign = host.data();
   } else {
-    if (semcl_create(&cuda, SEMCL_BACKEND_CUDA) != SEMCL_STATUS_SUCCESS)
-      GTEST_SKIP() << "no CUDA device: a CPU context cannot be handed device memory here";
+    SEMCL_REQUIRE_BACKEND(SEMCL_BACKEND_CUDA);  // device memory to hand to a CPU context
+    ASSERT_EQ(semcl_create(&cuda, SEMCL_BACKEND_CUDA), SEMCL_STATUS_SUCCESS);
     device = Buffer(cuda, host);
     foreign = device.get();
   }

@@ -381,8 +381,7 @@ void ExpectParity(semcl_context *cpu, semcl_context *gpu, const Inputs &in, cons
 class CudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!semcl_test::BackendAvailable(SEMCL_BACKEND_CUDA, &why)) GTEST_SKIP() << why;
+    SEMCL_REQUIRE_BACKEND(SEMCL_BACKEND_CUDA);  // skips, or fails under SEMCL_REQUIRE_CUDA=1
     ASSERT_EQ(semcl_create(&cpu_, SEMCL_BACKEND_CPU), SEMCL_STATUS_SUCCESS);
     ASSERT_EQ(semcl_create(&gpu_, SEMCL_BACKEND_CUDA), SEMCL_STATUS_SUCCESS);
   }

@@ -1,12 +1,29 @@
 # tests/cuda — CUDA backend: CPU-vs-CUDA bitwise parity, memory-space checks, streams,
-# caller workspace. Included by tests/CMakeLists.txt (paths relative to this file).
+# caller workspace (test_cuda_backend); the backend's host side: order across streams, the
+# AUTO fallback, pointer-check switch, devices, the caller's CUDA error state (test_cuda_host).
+# Included by tests/CMakeLists.txt (paths relative to this file).
 #
 # In a build without CUDA the same tests are compiled without the CUDA runtime and every one
-# of them is skipped with the reason, so the summary shows them honestly as not run.
-semcl_add_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp)
+# of them that needs a device is skipped with the reason, so the summary shows them honestly
+# as not run. With SEMCL_STATIC_TEST_DEPS (the GPU pack) the CUDA runtime is linked statically.
 if(SEMCL_HAVE_CUDA)
-  target_compile_definitions(test_cuda_backend PRIVATE SEMCL_TEST_HAVE_CUDART=1)
-  target_link_libraries(test_cuda_backend PRIVATE CUDA::cudart)
-else()
-  target_compile_definitions(test_cuda_backend PRIVATE SEMCL_TEST_HAVE_CUDART=0)
+  if(SEMCL_STATIC_TEST_DEPS)
+    set(_semcl_test_cudart CUDA::cudart_static)
+  else()
+    set(_semcl_test_cudart CUDA::cudart)
+  endif()
 endif()
+
+semcl_add_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp)
+semcl_add_test(test_cuda_host ${CMAKE_CURRENT_LIST_DIR}/test_cuda_host.cpp
+               ${CMAKE_CURRENT_LIST_DIR}/cuda_test_runtime.cpp)
+target_compile_definitions(test_cuda_host PRIVATE
+  SEMCL_TEST_HOOKS_BUILT=$<IF:$<BOOL:${SEMCL_TEST_HOOKS}>,1,0>)
+foreach(_semcl_t IN ITEMS test_cuda_backend test_cuda_host)
+  if(SEMCL_HAVE_CUDA)
+    target_compile_definitions(${_semcl_t} PRIVATE SEMCL_TEST_HAVE_CUDART=1)
+    target_link_libraries(${_semcl_t} PRIVATE ${_semcl_test_cudart})
+  else()
+    target_compile_definitions(${_semcl_t} PRIVATE SEMCL_TEST_HAVE_CUDART=0)
+  endif()
+endforeach()

@@ -31,6 +31,32 @@ requires_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="torch.cuda.is_available() is False (no GPU here)")
 
 
+# ---- SEMCL_REQUIRE_CUDA=1 (set by the GPU pack's runner): a CUDA test that would skip for
+# lack of a GPU, or of a CUDA build of libsemcl, fails instead. Recognised by the reasons the
+# CUDA skips give (keep them containing one of these phrases); other skips (e.g. "needs two
+# GPUs") stay skips.
+NO_CUDA_SKIP_PHRASES = ("no GPU here", "built without the CUDA backend")
+
+
+def _no_cuda_skip_reason(report):
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return None
+    reason = str(report.longrepr[2])
+    return reason if any(p in reason for p in NO_CUDA_SKIP_PHRASES) else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("SEMCL_REQUIRE_CUDA") != "1":
+        return
+    reason = _no_cuda_skip_reason(report)
+    if reason is not None:
+        report.outcome = "failed"
+        report.longrepr = "SEMCL_REQUIRE_CUDA=1, but this CUDA test was skipped: %s" % reason
+
+
 class keep_float64:
     """The seed casts labels with y_raw.float(), which makes PyTorch compute the BCE term in
     float32. For float64 expectations that cast is the one thing changed (as in

@@ -98,13 +98,58 @@ bool BackendAvailable(semcl_backend_t backend, std::string *why) {
   return false;
 }
 
+bool CudaRequired() {
+  const char *value = std::getenv("SEMCL_REQUIRE_CUDA");
+  return value && std::strcmp(value, "1") == 0;
+}
+
+// The library's own reason for not running on CUDA: what AUTO says when it picks the CPU.
+static std::string WhyNotCuda() {
+  semcl_context *ctx = nullptr;
+  if (semcl_create(&ctx, SEMCL_BACKEND_AUTO) != SEMCL_STATUS_SUCCESS) return "";
+  const std::string note = semcl_backend_note(ctx);
+  semcl_destroy(ctx);
+  return note;
+}
+
+BackendVerdict JudgeCreate(semcl_backend_t backend, semcl_status_t status, std::string *why) {
+  if (status == SEMCL_STATUS_SUCCESS) return BackendVerdict::kRun;
+  std::string reason = std::string(BackendName(backend)) + " backend: semcl_create returned " +
+                       semcl_status_name(status);
+  if (status == SEMCL_STATUS_BACKEND_UNAVAILABLE && backend == SEMCL_BACKEND_CUDA) {
+    const std::string note = WhyNotCuda();
+    if (!note.empty()) reason += " (" + note + ")";
+  }
+  BackendVerdict verdict = BackendVerdict::kFail;
+  if (status == SEMCL_STATUS_BACKEND_UNAVAILABLE) {
+    if (backend == SEMCL_BACKEND_CUDA && CudaRequired())
+      reason = "SEMCL_REQUIRE_CUDA=1, but the " + reason;
+    else
+      verdict = BackendVerdict::kSkip;
+  }
+  if (why) *why = reason;
+  return verdict;
+}
+
+BackendVerdict JudgeBackend(semcl_backend_t backend, std::string *why) {
+  semcl_context *ctx = nullptr;
+  const semcl_status_t st = semcl_create(&ctx, backend);
+  semcl_destroy(ctx);
+  return JudgeCreate(backend, st, why);
+}
+
 void BackendTest::SetUp() {
-  // Only "unavailable" skips: any other failure to create a context is a test failure.
+  // Only "unavailable" skips (and not even that under SEMCL_REQUIRE_CUDA=1 for CUDA): any other
+  // failure to create a context is a test failure.
   const semcl_status_t st = semcl_create(&ctx_, GetParam());
-  if (st == SEMCL_STATUS_BACKEND_UNAVAILABLE) {
-    std::string why;
-    BackendAvailable(GetParam(), &why);
-    GTEST_SKIP() << why;
+  std::string why;
+  switch (JudgeCreate(GetParam(), st, &why)) {
+    case BackendVerdict::kRun:
+      return;
+    case BackendVerdict::kSkip:
+      GTEST_SKIP() << why;
+    case BackendVerdict::kFail:
+      FAIL() << why;
   }
   ASSERT_EQ(st, SEMCL_STATUS_SUCCESS) << semcl_status_name(st);
   // A run of the suite at a forced CPU level (SEMCL_CPU_ISA, see tests/CMakeLists.txt) on a

@@ -1,8 +1,10 @@
 // backend_buffers.h — test helpers that run one test body on every backend.
 //
 // BackendTest is a GoogleTest fixture parametrised by semcl_backend_t. It creates a context
-// on its backend, or skips the test (GTEST_SKIP with the reason) when that backend cannot
-// run here. Buffer holds an array in the context's memory space (host for CPU, device for
+// on its backend, or skips the test (GTEST_SKIP with the reason) when that backend is
+// unavailable here (SEMCL_STATUS_BACKEND_UNAVAILABLE); any other failure to create the context
+// fails the test, and so does an unavailable CUDA backend when SEMCL_REQUIRE_CUDA=1 is set (the
+// GPU pack's runner sets it: there a skipped CUDA test would hide a broken GPU). Buffer holds an array in the context's memory space (host for CPU, device for
 // CUDA) through the public buffer API, so the same test body runs on both backends.
 #pragma once
 
@@ -48,6 +50,18 @@ const char *BackendName(semcl_backend_t backend);
 // Whether a context on `backend` can be created here, with the reason when it cannot.
 bool BackendAvailable(semcl_backend_t backend, std::string *why);
 
+// SEMCL_REQUIRE_CUDA=1 in the environment: the CUDA backend must be available.
+bool CudaRequired();
+
+// What a test does about semcl_create(backend) having returned `status`: run (SUCCESS), skip
+// (BACKEND_UNAVAILABLE, unless CudaRequired() and backend is CUDA) or fail (anything else).
+// *why gets the reason for a skip or a failure, with the library's own explanation
+// (semcl_backend_note of an AUTO context) when the backend is unavailable.
+enum class BackendVerdict { kRun, kSkip, kFail };
+BackendVerdict JudgeCreate(semcl_backend_t backend, semcl_status_t status, std::string *why);
+// The same for a fresh attempt to create a context on `backend` (destroyed again).
+BackendVerdict JudgeBackend(semcl_backend_t backend, std::string *why);
+
 class BackendTest : public ::testing::TestWithParam<semcl_backend_t> {
  protected:
   void SetUp() override;
@@ -65,6 +79,20 @@ struct BackendParamName {
 };
 
 }  // namespace semcl_test
+
+// In a test body or SetUp: skip or fail (see JudgeBackend) unless `backend` can run here.
+#define SEMCL_REQUIRE_BACKEND(backend)                                        \
+  do {                                                                        \
+    std::string semcl_why_;                                                   \
+    switch (::semcl_test::JudgeBackend((backend), &semcl_why_)) {             \
+      case ::semcl_test::BackendVerdict::kRun:                                \
+        break;                                                                \
+      case ::semcl_test::BackendVerdict::kSkip:                               \
+        GTEST_SKIP() << semcl_why_;                                           \
+      case ::semcl_test::BackendVerdict::kFail:                               \
+        FAIL() << semcl_why_;                                                 \
+    }                                                                         \
+  } while (0)
 
 #define SEMCL_INSTANTIATE_ON_ALL_BACKENDS(Fixture)                            \
   INSTANTIATE_TEST_SUITE_P(Backends, Fixture, ::semcl_test::AllBackends(), \
