@@ -4,7 +4,6 @@ They run before any tensor is touched by the library and turn the user's argumen
 canonical form the implementations take: contiguous (B,) score vectors, a (B, K) negatives
 matrix, float32 (B,) labels, a float lambda and a reduction name. All of it is plain tensor
 metadata and Python, so torch.compile traces through it without a graph break."""
-import math
 import numbers
 
 import torch
@@ -104,7 +103,9 @@ def prep_lambda(name, lam):
     if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
         raise TypeError("%s must be a real number, got %s" % (name, type(lam).__name__))
     lam = float(lam)
-    if not math.isfinite(lam) or abs(lam) > _FLT_MAX:
+    # Comparisons rather than math.isfinite: under torch.compile a lambda that changed between
+    # calls arrives as a symbolic float, which math.isfinite cannot take (NaN fails both).
+    if not -_FLT_MAX <= lam <= _FLT_MAX:
         raise ValueError("%s = %r is not a finite float32 value" % (name, lam))
     return lam
 

@@ -188,6 +188,30 @@ def test_compile_dynamic_batch_size_one_graph(reduction):
 
 
 @requires_custom_op
+def test_compile_with_a_changing_lambda():
+    """lambda is a constant of the compiled graph: a new value recompiles (Dynamo first tries
+    it as a symbolic float, which the argument checks must accept) and gives its own result."""
+    def step(raw, pos, neg, y, lam):
+        return st.pos_neg_loss(raw, pos, neg, y, lam).loss
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    gen = torch.Generator().manual_seed(12)
+    raw, pos, neg, y = rand_case(gen, 10, 3)
+    for lam in (0.1, 0.2, 0.35, 0.1):
+        r = raw.clone().requires_grad_()
+        got = compiled(r, pos, neg, y, lam)
+        g = torch.autograd.grad(got, r)[0]
+        rr = raw.double().requires_grad_()
+        ref = ref_losses(rr, pos.double(), neg.double(), y.double(), lam, "mean")[0]
+        assert_close(got, ref)
+        assert_close(g, torch.autograd.grad(ref, rr)[0], rtol=3e-5, atol=2e-6)
+    # under fullgraph=True PyTorch re-raises an error of traced code as its own exception type,
+    # carrying the message
+    with pytest.raises(Exception, match="lambda_rank = nan is not a finite float32 value"):
+        compiled(raw, pos, neg, y, float("nan"))
+
+
+@requires_custom_op
 def test_compile_with_inductor():
     """The default backend end to end (C++ code generation for the model around the op)."""
     torch.manual_seed(2)
