@@ -62,14 +62,14 @@ run_suite() {
   local py=$1 label=$2 t0 torch_version
   t0=$(date +%s)
   torch_version=$("$py" -c 'import torch; print(torch.__version__)')
-  echo "== semcl Python tests under $label (torch $torch_version, $py): $lib"
+  echo "== semcl Python tests, $label: torch $torch_version from $py, library $lib"
   PYTHONPATH=python SEMCL_LIBRARY=$lib "$py" -m pytest tests/python -q -p no:cacheprovider \
     -rs "${pytest_args[@]}"
   echo "== $label: suite took $(($(date +%s) - t0)) s"
 }
 
 cd "$here"
-run_suite "$PYTHON" "$PYTHON"
+run_suite "$PYTHON" "system PyTorch"
 
 if [[ $do_torch2 == 1 ]]; then
   py2=$(bash "$here/scripts/torch2-venv") ||
