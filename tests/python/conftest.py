@@ -20,9 +20,11 @@ import semcl.torch  # noqa: E402,F401
 
 def pytest_report_header(config):
     try:
-        return "semcl %s from %s (library %s, CUDA build: %s); torch %s, CUDA available: %s" % (
-            semcl.version(), os.path.dirname(semcl.__file__), semcl.library_path(),
-            semcl.has_cuda_build(), torch.__version__, torch.cuda.is_available())
+        return ("semcl %s from %s (library %s, CUDA build: %s); torch %s, CUDA available: %s; "
+                "semcl.torch implementation: %s" % (
+                    semcl.version(), os.path.dirname(semcl.__file__), semcl.library_path(),
+                    semcl.has_cuda_build(), torch.__version__, torch.cuda.is_available(),
+                    semcl.torch.IMPLEMENTATION))
     except OSError as e:  # the tests will fail with the same message
         return "semcl library NOT loadable: %s" % e
 

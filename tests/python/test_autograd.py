@@ -241,19 +241,6 @@ def test_lambda_as_tensor_and_int():
         assert torch.equal(x, z)
 
 
-def test_modules():
-    gen = torch.Generator().manual_seed(12)
-    raw, pos, neg, y = rand_case(gen, 9, 3)
-    m1 = st.PositiveOnlyLoss(lambda_sem=0.4, reduction="sum")
-    m2 = st.PosNegLoss(lambda_rank=0.4, reduction="none")
-    assert "lambda_sem=0.4" in repr(m1) and "reduction='none'" in repr(m2)
-    for a, b in zip(m1(raw, pos, y), st.positive_only_loss(raw, pos, y, 0.4, "sum")):
-        assert torch.equal(a, b)
-    for a, b in zip(m2(raw, pos, neg, y), st.pos_neg_loss(raw, pos, neg, y, 0.4, "none")):
-        assert torch.equal(a, b)
-    assert isinstance(m1, torch.nn.Module) and isinstance(m2, torch.nn.Module)
-
-
 def test_forward_only_paths_have_no_graph():
     gen = torch.Generator().manual_seed(1)
     raw, pos, neg, y = rand_case(gen, 5, 2)

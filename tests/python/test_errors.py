@@ -25,7 +25,8 @@ def test_score_dtype_is_a_type_error(arg, dtype):
     raw, pos, neg, y = ok()
     args = {"score_raw": raw, "score_pos": pos, "score_neg": neg}
     args[arg] = args[arg].to(dtype)
-    with pytest.raises(TypeError, match=arg + ".*float32"):
+    # the message says what to do: call .float() on that argument
+    with pytest.raises(TypeError, match=arg + r".*float32.*pass %s\.float\(\)" % arg):
         st.pos_neg_loss(args["score_raw"], args["score_pos"], args["score_neg"], y)
     if arg != "score_neg":
         with pytest.raises(TypeError, match=arg):
@@ -45,15 +46,15 @@ def test_float64_never_silently_downcast_at_model_level():
 
 @pytest.mark.parametrize("arg,bad,exc,pattern", [
     ("score_raw", "notatensor", TypeError, "score_raw must be a torch.Tensor"),
-    ("score_raw", torch.randn(B, 1), ValueError, r"score_raw must be 1-D"),
-    ("score_raw", torch.randn(()), ValueError, r"score_raw must be 1-D"),
+    ("score_raw", torch.randn(B, 2), ValueError, r"score_raw must have shape \(B,\) or \(B, 1\)"),
+    ("score_raw", torch.randn(()), ValueError, r"score_raw must have shape \(B,\) or \(B, 1\)"),
     ("score_pos", torch.randn(B + 1), ValueError, r"score_pos must have shape \(4,\)"),
-    ("score_pos", torch.randn(B, 1), ValueError, r"score_pos must be 1-D"),
+    ("score_pos", torch.randn(B, 1), ValueError, r"score_pos must have shape \(4,\) like score_raw"),
     ("score_neg", torch.randn(B * K), ValueError, r"score_neg must be 2-D"),
     ("score_neg", torch.randn(B, K, 1), ValueError, r"score_neg must be 2-D"),
     ("score_neg", torch.randn(B + 1, K), ValueError, r"score_neg must have shape \(B, K\)"),
     ("score_neg", torch.randn(B, 0), ValueError, r"score_neg has K = 0"),
-    ("y", torch.ones(B + 1), ValueError, r"y must have shape \(B,\) = \(4,\)"),
+    ("y", torch.ones(B + 1), ValueError, r"y must have shape \(4,\) like the scores"),
     ("y", torch.ones(B, 1), ValueError, r"y must have shape"),
     ("y", torch.ones(B, dtype=torch.complex64), TypeError, r"y has dtype torch.complex64"),
     ("y", [1, 0, 1, 0], TypeError, r"y must be a torch.Tensor"),
