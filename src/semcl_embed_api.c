@@ -140,6 +140,9 @@ static semcl_status_t run_embed(semcl_context *ctx, const semcl_options *options
     p->pos_index = embed_options->pos_index;
     p->gemm_tf32 = embed_options->gemm_math == SEMCL_GEMM_MATH_TF32;
   }
+  if (p->kind == SEMCL_EMBED_KIND_SHARED && p->K <= 0)
+    return semcl_fail(ctx, SEMCL_STATUS_INVALID_SIZE, "%s: N = %lld, must be >= 1", fn,
+                      (long long)p->K);
   view.kind = p->kind == SEMCL_EMBED_KIND_POSITIVE_ONLY ? SEMCL_LOSS_POSITIVE_ONLY
                                                         : SEMCL_LOSS_POS_NEG;
   view.B = p->B;
