@@ -89,15 +89,24 @@ typedef struct e_row {
   float *acc;           /* the chunk's grad_user partial (D) or NULL */
 } e_row;
 
+/* Largest D whose grad_user partial is kept in registers by a specialised chunk function. */
+#define E_REG_D 128
+
 /* Negatives [begin, begin + len) (len <= SEMCL_CHUNK; begin a multiple of SEMCL_CHUNK): the
  * chunk's canonical fp32 softplus and sigmoid sums, grad_item_neg of its negatives, and the
- * grad_user partial in r->acc. */
-static void e_row_chunk(const e_row *r, int64_t begin, int64_t len, float *sp_out,
-                        float *sg_out) {
-  const int64_t D = r->D;
+ * grad_user partial in r->acc. DC: D as a compile-time constant (a multiple of SIMD_W, at most
+ * E_REG_D: the partial lives in registers and the loops over D unroll), or 0 for any D (the
+ * partial lives in r->acc). Both compute the same bits: per element the same fmaf chain. */
+SIMD_INLINE void e_row_chunk_body(const e_row *r, int64_t begin, int64_t len, float *sp_out,
+                                  float *sg_out, const int64_t DC) {
+  const int64_t D = DC ? DC : r->D;
   vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
   for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
-  if (r->acc) e_zero_row(r->acc, D);
+  vf accv[E_REG_D / SIMD_W];
+  if (DC)
+    for (int64_t v = 0; v < DC / SIMD_W; ++v) accv[v] = vf_zero();
+  else if (r->acc)
+    e_zero_row(r->acc, D);
   const vf pos = vf_set1(r->pos), ns = vf_set1(r->ns), scale = vf_set1(r->scale);
   for (int64_t off = 0; off < len; off += SIMD_W) {
     const int nn = len - off >= SIMD_W ? SIMD_W : (int)(len - off);
@@ -130,12 +139,47 @@ static void e_row_chunk(const e_row *r, int64_t begin, int64_t len, float *sp_ou
         if (g) e_zero_row(g, D); /* masked: exactly +0, whatever u holds */
         continue;
       }
-      e_negative_grads(semcl_pos_neg_grad_neg(r->coef, sig[i]), r->u, r->neg + k * D, g, r->acc,
-                       D);
+      const float h = semcl_pos_neg_grad_neg(r->coef, sig[i]);
+      const float *n = r->neg + k * D;
+      if (!DC) {
+        e_negative_grads(h, r->u, n, g, r->acc, D);
+        continue;
+      }
+      const vf hv = vf_set1(h);
+      /* In place (g == n): each vector of n is read before g's vector is written. */
+      for (int64_t v = 0; v < DC / SIMD_W; ++v) {
+        if (r->acc) accv[v] = vf_fma(hv, vf_load(n + v * SIMD_W), accv[v]);
+        if (g) vf_store(g + v * SIMD_W, vf_mul(hv, vf_load(r->u + v * SIMD_W)));
+      }
     }
   }
+  if (DC && r->acc)
+    for (int64_t v = 0; v < DC / SIMD_W; ++v) vf_store(r->acc + v * SIMD_W, accv[v]);
   *sp_out = vf_fold(acc_sp, LANE_VECTORS);
   *sg_out = r->bwd ? vf_fold(acc_sg, LANE_VECTORS) : 0.0f;
+}
+
+static void e_row_chunk_any(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
+  e_row_chunk_body(r, begin, len, sp, sg, 0);
+}
+static void e_row_chunk_32(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
+  e_row_chunk_body(r, begin, len, sp, sg, 32);
+}
+static void e_row_chunk_64(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
+  e_row_chunk_body(r, begin, len, sp, sg, 64);
+}
+static void e_row_chunk_128(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
+  e_row_chunk_body(r, begin, len, sp, sg, 128);
+}
+
+/* The chunk function for the row's D (specialised for the common embedding sizes). */
+static void e_row_chunk(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
+  switch (r->D) {
+    case 32: e_row_chunk_32(r, begin, len, sp, sg); return;
+    case 64: e_row_chunk_64(r, begin, len, sp, sg); return;
+    case 128: e_row_chunk_128(r, begin, len, sp, sg); return;
+    default: e_row_chunk_any(r, begin, len, sp, sg); return;
+  }
 }
 
 /* Row b's constants as its chunks see them (everything but acc). */
@@ -352,52 +396,83 @@ typedef struct e_shared_row {
   int bwd, want_g;
 } e_shared_row;
 
-/* Entries [begin, begin+len) of the row (a canonical chunk): canonical sums, G in place. */
-static void e_shared_chunk(const e_shared_row *r, int64_t begin, int64_t len, float *sp_out,
-                           float *sg_out) {
+/* One vector of entries at k0 (nn of them; nn == SIMD_W on the hot path): adds to the k-lane
+ * accumulators, writes G. masked: compile-time, whether neg_count or neg_mask apply (pos_index,
+ * one entry per row, is checked per vector either way). */
+SIMD_INLINE void e_shared_vector(const e_shared_row *r, int64_t k0, int nn, vf *acc_sp,
+                                 vf *acc_sg, vf pos, vf ns, vf scale, vf coef, const int masked) {
+  const int full = nn == SIMD_W;
+  const vf x = full ? vf_load(r->s + k0) : vf_load_n(r->s + k0, nn);
+  vf sp, sg = vf_zero();
+  v_softplus_sigmoid(vf_mul(ns, vf_sub(pos, vf_mul(scale, x))), &sp, &sg, r->bwd);
+  /* Which lanes are real: all of a full vector unless a mask or the excluded entry says no. */
+  const int excluded_here = r->excluded >= k0 && r->excluded < k0 + nn;
+  const int select = masked || !full || excluded_here;
+  vm valid = vm_first(nn);
+  if (masked) {
+    valid = vm_and(valid, vm_first(r->limit - k0));
+    if (r->mask) valid = vm_and(valid, v_bytes_n(r->mask + k0, nn));
+  }
+  if (excluded_here) {
+    uint8_t keep[SIMD_W];
+    memset(keep, 1, sizeof keep);
+    keep[r->excluded - k0] = 0;
+    valid = vm_and(valid, vm_from_bytes(keep));
+  }
+  if (select) sp = vf_select(valid, sp, vf_zero());
+  *acc_sp = vf_add(*acc_sp, sp);
+  if (!r->bwd) return;
+  if (select) sg = vf_select(valid, sg, vf_zero());
+  *acc_sg = vf_add(*acc_sg, sg);
+  if (!r->want_g) return;
+  vf g;
+  if (r->coef64) {
+    float lanes[SIMD_W], out[SIMD_W];
+    vf_store(lanes, sg);
+    for (int j = 0; j < SIMD_W; ++j) out[j] = semcl_pos_neg_grad_neg(r->coef, lanes[j]);
+    g = vf_load(out);
+  } else {
+    g = vf_mul(coef, sg);
+  }
+  if (select) g = vf_select(valid, g, vf_zero()); /* masked entries: exactly +0 */
+  if (full)
+    vf_store(r->s + k0, g);
+  else
+    vf_store_n(r->s + k0, g, nn);
+}
+
+/* Entries [begin, begin+len) of the row (a canonical chunk): canonical sums, G in place. Lane j
+ * of the canonical 32 is lane j % SIMD_W of accumulator j / SIMD_W; whole groups of 32 entries
+ * take the unrolled path. */
+SIMD_INLINE void e_shared_chunk_body(const e_shared_row *r, int64_t begin, int64_t len,
+                                     float *sp_out, float *sg_out, const int masked) {
   vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
   for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
   const vf pos = vf_set1(r->pos), ns = vf_set1(r->ns), scale = vf_set1(r->scale);
   const vf coef = vf_set1(r->coef32);
-  for (int64_t off = 0; off < len; off += SIMD_W) {
-    const int nn = len - off >= SIMD_W ? SIMD_W : (int)(len - off);
-    const int64_t k0 = begin + off;
-    const vf x = nn == SIMD_W ? vf_load(r->s + k0) : vf_load_n(r->s + k0, nn);
-    vf sp, sg = vf_zero();
-    v_softplus_sigmoid(vf_mul(ns, vf_sub(pos, vf_mul(scale, x))), &sp, &sg, r->bwd);
-    vm valid = vm_first(nn);
-    valid = vm_and(valid, vm_first(r->limit - k0));
-    if (r->mask) valid = vm_and(valid, v_bytes_n(r->mask + k0, nn));
-    if (r->excluded >= k0 && r->excluded < k0 + nn) {
-      uint8_t keep[SIMD_W];
-      memset(keep, 1, sizeof keep);
-      keep[r->excluded - k0] = 0;
-      valid = vm_and(valid, vm_from_bytes(keep));
-    }
-    sp = vf_select(valid, sp, vf_zero());
-    const int a = (int)((off / SIMD_W) % LANE_VECTORS);
-    acc_sp[a] = vf_add(acc_sp[a], sp);
-    if (!r->bwd) continue;
-    sg = vf_select(valid, sg, vf_zero());
-    acc_sg[a] = vf_add(acc_sg[a], sg);
-    if (!r->want_g) continue;
-    vf g;
-    if (r->coef64) {
-      float lanes[SIMD_W], out[SIMD_W];
-      vf_store(lanes, sg);
-      for (int j = 0; j < SIMD_W; ++j) out[j] = semcl_pos_neg_grad_neg(r->coef, lanes[j]);
-      g = vf_load(out);
-    } else {
-      g = vf_mul(coef, sg);
-    }
-    g = vf_select(valid, g, vf_zero()); /* masked entries: exactly +0 */
-    if (nn == SIMD_W)
-      vf_store(r->s + k0, g);
-    else
-      vf_store_n(r->s + k0, g, nn);
+  int64_t off = 0;
+  for (; off + SEMCL_DOT_LANES <= len; off += SEMCL_DOT_LANES) {
+#pragma GCC unroll 32
+    for (int a = 0; a < LANE_VECTORS; ++a)
+      e_shared_vector(r, begin + off + a * SIMD_W, SIMD_W, &acc_sp[a], &acc_sg[a], pos, ns, scale,
+                      coef, masked);
+  }
+  for (int a = 0; a < LANE_VECTORS && off + a * SIMD_W < len; ++a) {
+    const int64_t left = len - off - a * SIMD_W;
+    e_shared_vector(r, begin + off + a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left,
+                    &acc_sp[a], &acc_sg[a], pos, ns, scale, coef, masked);
   }
   *sp_out = vf_fold(acc_sp, LANE_VECTORS);
   *sg_out = r->bwd ? vf_fold(acc_sg, LANE_VECTORS) : 0.0f;
+}
+
+static void e_shared_chunk_plain(const e_shared_row *r, int64_t begin, int64_t len, float *sp,
+                                 float *sg) {
+  e_shared_chunk_body(r, begin, len, sp, sg, 0);
+}
+static void e_shared_chunk_masked(const e_shared_row *r, int64_t begin, int64_t len, float *sp,
+                                  float *sg) {
+  e_shared_chunk_body(r, begin, len, sp, sg, 1);
 }
 
 typedef struct e_shared_arg {
@@ -436,12 +511,16 @@ static void e_shared_row_fn(const semcl_embed_call *c, int64_t b, const void *ar
                     : 0.0;
   r.coef64 = semcl_neg_coef_needs_f64(r.coef);
   r.coef32 = r.coef64 ? 0.0f : (float)r.coef;
+  const int masked = p->neg_mask != NULL || p->neg_count != NULL;
   semcl_tree_stream chunks;
   semcl_tree_stream_init(&chunks);
   for (int64_t begin = 0; begin < N; begin += SEMCL_CHUNK) {
     const int64_t len = N - begin < SEMCL_CHUNK ? N - begin : SEMCL_CHUNK;
     float sp, sg;
-    e_shared_chunk(&r, begin, len, &sp, &sg);
+    if (masked)
+      e_shared_chunk_masked(&r, begin, len, &sp, &sg);
+    else
+      e_shared_chunk_plain(&r, begin, len, &sp, &sg);
     semcl_tree_stream_push(&chunks, (double)sp, (double)sg);
   }
   double sp_total, sg_total;

@@ -133,7 +133,9 @@ TEST_P(EmbedExact, PerRowAndLossOneEqualTheScoreLevelCallsInTheDocumentedOrder) 
     int64_t B, K, D;
   };
   const Shape shapes[] = {{kPerRow, 9, 7, 5},     {kPerRow, 4, 2100, 33}, {kPerRow, 40, 33, 64},
-                          {kPositiveOnly, 30, 1, 70}, {kPerRow, 3, 1, 1}};
+                          {kPositiveOnly, 30, 1, 70}, {kPerRow, 3, 1, 1},
+                          // D = 32 and 128: the CPU's register-resident grad_user paths
+                          {kPerRow, 5, 70, 32},   {kPerRow, 3, 1100, 128}};
   for (const Shape &sh : shapes)
     for (semcl_reduction_t red : kReductions)
       for (float scale : {1.0f, 2.0f, 0.5f})
@@ -196,8 +198,10 @@ TEST_P(EmbedExact, NullGradientsAreSkippedAndChangeNothingElse) {
 
 TEST_P(EmbedExact, GradItemNegInPlaceEqualsOutOfPlace) {
   std::mt19937_64 rng(303);
-  for (int64_t K : {5, 1500}) {
-    EmbedProblem p = RandomEmbed(rng, kPerRow, 6, K, 40);
+  // D = 40: the generic path; D = 64: the CPU's register path (reads n, writes g per vector)
+  for (int64_t shape : {0, 1, 2, 3}) {
+    const int64_t D = shape < 2 ? 40 : 64, K = shape % 2 ? 1500 : 5;
+    EmbedProblem p = RandomEmbed(rng, kPerRow, 6, K, D);
     const EmbedResult out = RunEmbed(ctx_, p, kAllGrads, false);
     const EmbedResult in = RunEmbed(ctx_, p, kAllGrads, true);
     ASSERT_EQ(in.status, SEMCL_STATUS_SUCCESS) << in.error;
