@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "cuda_common.h"
+#include "embed_cuda.h"
 
 typedef struct cuda_state {
   int device;               /* the device the context was created on */
@@ -208,8 +209,10 @@ static void cuda_release(semcl_context *ctx) {
   cuda_state *st = state_of(ctx);
   if (!st) return;
   device_guard guard;
-  if (enter_device(ctx, "semcl_destroy", &guard) == SEMCL_STATUS_SUCCESS)
+  if (enter_device(ctx, "semcl_destroy", &guard) == SEMCL_STATUS_SUCCESS) {
+    semcl_cuda_embed_release(ctx);         /* the embedding calls' cuBLAS handle */
     (void)cudaEventDestroy(st->last_work); /* nothing to report from a destructor */
+  }
   leave_device(&guard);
   free(st);
   ctx->backend_state = NULL;
@@ -402,6 +405,47 @@ static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
   return status;
 }
 
+/* ---- the embedding calls: the same steps as a loss call, their own launcher ---------------- */
+
+static semcl_status_t cuda_embed_workspace_size(const semcl_context *ctx, int kind, int64_t B,
+                                                int64_t K, int64_t D, size_t *bytes) {
+  (void)ctx;
+  *bytes = semcl_cuda_embed_workspace(kind, B, K, D);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+static semcl_status_t run_embed_on_device(semcl_context *ctx, const semcl_embed_problem *p) {
+  cuda_state *st = state_of(ctx);
+  const cudaStream_t stream = stream_of(ctx);
+  cudaError_t err = order_after_previous_work(st, stream);
+  if (err != cudaSuccess)
+    return semcl_cuda_fail(ctx, err, "ordering after the context's work on its previous stream");
+  void *workspace = NULL;
+  st->alloc_error = cudaSuccess;
+  semcl_status_t status = semcl_acquire_workspace(
+      ctx, semcl_cuda_embed_workspace(p->kind, p->B, p->K, p->D), device_alloc, device_free,
+      &workspace);
+  if (status != SEMCL_STATUS_SUCCESS) {
+    if (status == SEMCL_STATUS_OUT_OF_MEMORY && st->alloc_error != cudaSuccess &&
+        st->alloc_error != cudaErrorMemoryAllocation)
+      status = SEMCL_STATUS_CUDA_ERROR;
+    return status;
+  }
+  status = semcl_cuda_embed_launch(ctx, p, workspace, stream);
+  err = record_work(st, stream);
+  if (status == SEMCL_STATUS_SUCCESS && err != cudaSuccess)
+    status = semcl_cuda_fail(ctx, err, "recording the call's end");
+  return status;
+}
+
+static semcl_status_t cuda_run_embed(semcl_context *ctx, const semcl_embed_problem *p) {
+  device_guard guard;
+  semcl_status_t status = enter_device(ctx, "semcl embedding loss", &guard);
+  if (status == SEMCL_STATUS_SUCCESS) status = run_embed_on_device(ctx, p);
+  leave_device(&guard);
+  return status;
+}
+
 /* ---- buffers and copies ---------------------------------------------------------------- */
 
 static semcl_status_t cuda_buffer_alloc(semcl_context *ctx, void **ptr, size_t bytes) {
@@ -507,4 +551,6 @@ const semcl_backend_ops semcl_cuda_backend = {
     cuda_download,       /* download */
     cuda_synchronize,    /* synchronize */
     cuda_release,        /* release */
+    cuda_run_embed,      /* run_embed */
+    cuda_embed_workspace_size, /* embed_workspace_size */
 };

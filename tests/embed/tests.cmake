@@ -17,3 +17,14 @@ if(SEMCL_HAVE_BLAS)
                        TEST_FILTER "*CPU*:-*CUDA*"
                        PROPERTIES ENVIRONMENT "SEMCL_CPU_GEMM=builtin")
 endif()
+
+# CPU vs CUDA (every test skips without a usable device).
+semcl_add_test(test_embed_cuda ${_semcl_embed}/test_embed_cuda.cpp)
+target_include_directories(test_embed_cuda PRIVATE ${_semcl_embed})
+if(SEMCL_HAVE_CUDA)
+  target_compile_definitions(test_embed_cuda PRIVATE SEMCL_TEST_HAVE_CUDART=1)
+  target_link_libraries(test_embed_cuda PRIVATE
+                        $<IF:$<BOOL:${SEMCL_STATIC_TEST_DEPS}>,CUDA::cudart_static,CUDA::cudart>)
+else()
+  target_compile_definitions(test_embed_cuda PRIVATE SEMCL_TEST_HAVE_CUDART=0)
+endif()

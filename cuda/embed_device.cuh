@@ -1,0 +1,75 @@
+/*
+ * embed_device.cuh — device helpers of the embedding kernels (not installed): the canonical dot
+ * product over D by one warp (lane j owns d = j, j+32, ...), the canonical 32-lane fold, and the
+ * "transposed" fold that gives 32 dot products to the 32 lanes at once. All follow
+ * src/semcl_embed.h; addition is commutative in IEEE arithmetic, so a butterfly that adds the
+ * same pairs as the canonical fold (lanes j and j+w, w = 16 .. 1) computes the same bits.
+ */
+#ifndef SEMCL_EMBED_DEVICE_CUH
+#define SEMCL_EMBED_DEVICE_CUH
+
+#include "embed_cuda.h"
+
+#define SEMCL_EMBED_FULL_MASK 0xffffffffu
+
+/* The canonical fold a[j] += a[j+w], w = 16 .. 1: the result in lane 0. */
+static __device__ __forceinline__ float semcl_embed_fold(float x) {
+  for (int w = 16; w >= 1; w >>= 1) x = x + __shfl_down_sync(SEMCL_EMBED_FULL_MASK, x, w);
+  return x;
+}
+
+/* The lane's value of element d of a D-vector (+0 past D: the canonical padding). */
+static __device__ __forceinline__ float semcl_embed_elem(const float *v, int64_t d, int64_t D) {
+  return d < D ? v[d] : 0.0f;
+}
+
+/* The lane's partial of u.v: fmaf over d = lane, lane+32, ... < D rounded up to 32. */
+template <int M>
+static __device__ __forceinline__ float semcl_embed_lane_dot(const float (&u)[M], const float *v,
+                                                             int lane, int64_t D) {
+  float acc = 0.0f;
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc = fmaf(u[m], semcl_embed_elem(v, lane + 32 * m, D), acc);
+  return acc;
+}
+
+/* Runtime-length version (lanes = ceil(D/32) > SEMCL_EMBED_REG_LANES: u from memory). */
+static __device__ __forceinline__ float semcl_embed_lane_dot_any(const float *u, const float *v,
+                                                                 int lane, int64_t D) {
+  float acc = 0.0f;
+  for (int64_t d = lane; d < (D + 31) / 32 * 32; d += 32)
+    acc = fmaf(semcl_embed_elem(u, d, D), semcl_embed_elem(v, d, D), acc);
+  return acc;
+}
+
+/* The canonical dot product u.v by the whole warp, in every lane. */
+static __device__ __forceinline__ float semcl_embed_warp_dot(const float *u, const float *v,
+                                                             int lane, int64_t D) {
+  const float lane_sum = semcl_embed_lane_dot_any(u, v, lane, D);
+  return __shfl_sync(SEMCL_EMBED_FULL_MASK, semcl_embed_fold(lane_sum), 0);
+}
+
+/* part[i] (i < 32) holds this lane's partial of dot product i; afterwards part[0] holds the
+ * whole dot product number `lane` (the canonical fold of its 32 lane partials). */
+static __device__ __forceinline__ void semcl_embed_transpose_fold(float (&part)[32], int lane) {
+#pragma unroll
+  for (int w = 16; w >= 1; w >>= 1) {
+    const bool upper = (lane & w) != 0;
+#pragma unroll
+    for (int i = 0; i < w; ++i) {
+      const float send = upper ? part[i] : part[i + w];
+      const float keep = upper ? part[i + w] : part[i];
+      part[i] = keep + __shfl_xor_sync(SEMCL_EMBED_FULL_MASK, send, w);
+    }
+  }
+}
+
+/* neg_count[b] clamped to [0, K]. */
+static __device__ __forceinline__ int64_t semcl_embed_limit(const int32_t *neg_count, int64_t b,
+                                                            int64_t K) {
+  if (!neg_count) return K;
+  const int32_t c = neg_count[b];
+  return c < 0 ? 0 : ((int64_t)c > K ? K : (int64_t)c);
+}
+
+#endif /* SEMCL_EMBED_DEVICE_CUH */
