@@ -61,9 +61,10 @@ SEMCL_FN double semcl_row_ctr_scale(const semcl_row_consts *c, double g) {
   return c->reduction == SEMCL_ROW_MEAN ? g / (double)c->B : g;
 }
 
-/* Pairwise loss: the denominator D of row b's pairwise gradients (N for MEAN, else n). */
-SEMCL_FN double semcl_pos_neg_denominator(const semcl_row_consts *c, int64_t n) {
-  return c->reduction == SEMCL_ROW_MEAN ? c->N : (double)n;
+/* Pairwise loss: the denominator D of row b's pairwise gradients (N for MEAN, else n). Counts
+ * are passed as doubles (exact below 2^53) so that loops over rows vectorise. */
+SEMCL_FN double semcl_pos_neg_denominator(const semcl_row_consts *c, double n) {
+  return c->reduction == SEMCL_ROW_MEAN ? c->N : n;
 }
 
 /* Pairwise loss: c = g * w * lambda * ns, the numerator of every pairwise gradient of row b. */
@@ -91,11 +92,11 @@ SEMCL_FN float semcl_pos_neg_grad_neg(double coef, float sigmoid) {
 
 /* Pairwise loss, row b's loss values from its BCE (fp32) and softplus total: the per-sample
  * BCE and pairwise terms (for NONE) and the pairwise leaf. */
-SEMCL_FN void semcl_pos_neg_row_values(const semcl_row_consts *c, float w, int64_t n,
+SEMCL_FN void semcl_pos_neg_row_values(const semcl_row_consts *c, float w, double n,
                                        float ctr, double softplus_total, double *ctr_term,
                                        double *row_mean, double *aux_leaf) {
   *ctr_term = (double)w * (double)ctr;
-  *row_mean = n > 0 ? (double)w * (softplus_total / (double)n) : 0.0;
+  *row_mean = n > 0 ? (double)w * (softplus_total / n) : 0.0;
   *aux_leaf = n > 0 ? (c->reduction == SEMCL_ROW_MEAN ? (double)w * softplus_total : *row_mean)
                     : 0.0;
 }
@@ -111,7 +112,7 @@ SEMCL_FN void semcl_row_losses(float lambda, double ctr_term, double aux_term, f
 /* Pairwise loss, row b's gradients of score_raw and score_pos (fp32) from g (its upstream),
  * dBCE/dx and the sigmoid total. */
 SEMCL_FN void semcl_pos_neg_row_grads(const semcl_row_consts *c, double g, float w,
-                                      float neg_sign, int64_t n, float dctr,
+                                      float neg_sign, double n, float dctr,
                                       double sigmoid_total, float *grad_raw, float *grad_pos) {
   *grad_raw = (float)((semcl_row_ctr_scale(c, g) * (double)w) * (double)dctr);
   const double d = semcl_pos_neg_denominator(c, n);
@@ -132,11 +133,12 @@ SEMCL_FN void semcl_pos_neg_finish_row(const semcl_row_consts *c, int64_t b, flo
   float ctr, dctr;
   semcl_bce_with_logits_pw(raw, y, pw, &ctr, &dctr);
   double ctr_term, row_mean;
-  semcl_pos_neg_row_values(c, w, n, ctr, softplus_total, &ctr_term, &row_mean, aux_leaf);
+  semcl_pos_neg_row_values(c, w, (double)n, ctr, softplus_total, &ctr_term, &row_mean,
+                           aux_leaf);
   if (loss) semcl_row_losses(c->lambda, ctr_term, row_mean, loss, loss_ctr, loss_aux);
   if (grad_raw_f32 || grad_pos_f32) {
     float graw, gpos;
-    semcl_pos_neg_row_grads(c, semcl_row_upstream(c, b), w, semcl_neg_sign(y), n, dctr,
+    semcl_pos_neg_row_grads(c, semcl_row_upstream(c, b), w, semcl_neg_sign(y), (double)n, dctr,
                             sigmoid_total, &graw, &gpos);
     if (grad_raw_f32) *grad_raw_f32 = graw;
     if (grad_pos_f32) *grad_pos_f32 = gpos;

@@ -80,13 +80,12 @@ SIMD_INLINE vf v_log1p_unit(vf e) {
 
 /* semcl_softplus_sigmoid; the sigmoid (and its division) only when want_sigmoid. */
 SIMD_INLINE void v_softplus_sigmoid(vf t, vf *sp, vf *sg, const int want_sigmoid) {
-  const vf zero = vf_zero();
   const vf e = v_exp_nonpos(vf_neg_abs(t));
-  *sp = vf_add(vf_select(vf_gt(t, zero), t, zero), v_log1p_unit(e));
+  *sp = vf_add(vf_max0(t), v_log1p_unit(e));
   if (want_sigmoid) {
     const vf one = vf_set1(1.0f);
     const vf r = vf_div(one, vf_add(one, e));
-    *sg = vf_select(vf_ge(t, zero), r, vf_mul(e, r));
+    *sg = vf_select(vf_ge(t, vf_zero()), r, vf_mul(e, r));
   }
 }
 
@@ -187,17 +186,23 @@ SIMD_INLINE void chunk_body(const row_args *ra, int64_t begin, int64_t len, floa
                             const int coef64) {
   vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
   for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
+  const row_args local = *ra; /* a copy: the gradient stores cannot alias it */
   const vf pos = vf_set1(ra->pos), neg_sign = vf_set1(ra->neg_sign), coef = vf_set1(ra->coef);
-  int64_t off = 0;
-  for (; off + SEMCL_LANES <= len; off += SEMCL_LANES) {
-#pragma GCC unroll 32
-    for (int a = 0; a < LANE_VECTORS; ++a)
-      chunk_vector(ra, begin + off + a * SIMD_W, SIMD_W, &acc_sp[a], &acc_sg[a], pos, neg_sign,
-                   coef, dt, mask, bwd, coef64);
+  /* The lanes are independent sums, so one accumulator at a time walks the whole groups of 32
+   * terms (only two accumulators live: no spills; the chunk stays in L1 across the passes). */
+  const int64_t whole = len / SEMCL_LANES * SEMCL_LANES;
+  for (int a = 0; a < LANE_VECTORS; ++a) {
+    vf sp = acc_sp[a], sg = acc_sg[a];
+    for (int64_t off = 0; off < whole; off += SEMCL_LANES)
+      chunk_vector(&local, begin + off + a * SIMD_W, SIMD_W, &sp, &sg, pos, neg_sign, coef, dt,
+                   mask, bwd, coef64);
+    acc_sp[a] = sp;
+    acc_sg[a] = sg;
   }
+  const int64_t off = whole;
   for (int a = 0; a < LANE_VECTORS && off + a * SIMD_W < len; ++a) {
     const int64_t left = len - off - a * SIMD_W;
-    chunk_vector(ra, begin + off + a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
+    chunk_vector(&local, begin + off + a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
                  &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, coef64);
   }
   int vectors = semcl_fold_width(len) / SIMD_W;
@@ -272,6 +277,7 @@ typedef struct tile_rows {
   float w[ROW_TILE], pw[ROW_TILE], coef[ROW_TILE];
   double g[ROW_TILE], coef64[ROW_TILE];
   int64_t count[ROW_TILE];
+  double count_f64[ROW_TILE]; /* the counts as doubles: loops over them vectorise */
   double sp_total[ROW_TILE], sg_total[ROW_TILE];
 } tile_rows;
 
@@ -295,6 +301,7 @@ static void gather_rows(const semcl_cpu_call *c, int64_t first, int m, tile_rows
     memcpy(t->count, c->counts + first, (size_t)m * sizeof(int64_t));
   else
     for (int i = 0; i < m; ++i) t->count[i] = p->K;
+  for (int i = 0; i < m; ++i) t->count_f64[i] = (double)t->count[i];
 }
 
 /* The pairwise gradient coefficients of the tile's rows (fp64, and fp32 where it fits); 0
@@ -306,7 +313,7 @@ static void row_coefficients(const semcl_cpu_call *c, int m, int wanted, tile_ro
   }
   for (int i = 0; i < m; ++i) {
     const double num = semcl_pos_neg_grad_numerator(t->g[i], t->w[i], c->rc.lambda, t->neg_sign[i]);
-    t->coef64[i] = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, t->count[i]));
+    t->coef64[i] = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, t->count_f64[i]));
   }
   for (int i = 0; i < m; ++i)
     t->coef[i] = semcl_neg_coef_needs_f64(t->coef64[i]) ? 0.0f : (float)t->coef64[i];
@@ -392,7 +399,7 @@ static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const til
   double row_mean[ROW_TILE];
   for (int i = 0; i < m; ++i) semcl_bce_with_logits_pw(t->raw[i], t->y[i], t->pw[i], &ctr[i], &dctr[i]);
   for (int i = 0; i < m; ++i)
-    semcl_pos_neg_row_values(&c->rc, t->w[i], t->count[i], ctr[i], t->sp_total[i], &ctr_leaf[i],
+    semcl_pos_neg_row_values(&c->rc, t->w[i], t->count_f64[i], ctr[i], t->sp_total[i], &ctr_leaf[i],
                              &row_mean[i], &aux_leaf[i]);
   if (p->reduction == SEMCL_REDUCTION_NONE)
     for (int i = 0; i < m; ++i)
@@ -401,7 +408,7 @@ static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const til
   if (p->grad_raw || p->grad_pos) {
     float graw[ROW_TILE], gpos[ROW_TILE];
     for (int i = 0; i < m; ++i)
-      semcl_pos_neg_row_grads(&c->rc, t->g[i], t->w[i], t->neg_sign[i], t->count[i], dctr[i],
+      semcl_pos_neg_row_grads(&c->rc, t->g[i], t->w[i], t->neg_sign[i], t->count_f64[i], dctr[i],
                               t->sg_total[i], &graw[i], &gpos[i]);
     if (p->grad_raw) store_scores_f32(p->grad_raw, first, graw, m, p->dtype);
     if (p->grad_pos) store_scores_f32(p->grad_pos, first, gpos, m, p->dtype);
