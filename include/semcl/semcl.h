@@ -1,7 +1,7 @@
 /*
  * semcl — fused semantic-consistency losses for recommender training.
  *
- * Two losses (see README.md and SPEC): for a batch of B samples with logits
+ * Two losses (see README.md and docs/losses.md): for a batch of B samples with logits
  * score_raw[B], score_pos[B], labels y[B] (float in [0,1]) and sign_b = 2*y_b - 1:
  *
  *   positive-only:  L = mean_b BCE(score_raw_b, y_b)
