@@ -390,6 +390,62 @@ static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, 
   store_scores_f32(p->grad_neg, first, grad_row, m, p->dtype);
 }
 
+/* Short rows (1 < K < SEMCL_LANES): every lane holds at most one term, so a row is a few
+ * vectors folded in registers, and the tile's rows run in one loop (no call per row). A row
+ * whose gradient coefficient needs fp64 takes the chunk path. */
+SIMD_INLINE void rows_short_body(const semcl_problem *p, int64_t first, int m, tile_rows *t,
+                                 const int dt, const int mask, const int bwd) {
+  const int64_t K = p->K;
+  const int filled = (int)((K + SIMD_W - 1) / SIMD_W); /* vectors that hold terms */
+  for (int i = 0; i < m; ++i) {
+    row_args ra;
+    row_args_of(p, t, i, first + i, bwd, &ra);
+    if (bwd && semcl_neg_coef_needs_f64(ra.coef64)) {
+      run_row(p, t, i, first + i, bwd);
+      continue;
+    }
+    const vf pos = vf_set1(ra.pos), neg_sign = vf_set1(ra.neg_sign), coef = vf_set1(ra.coef);
+    /* All 32 lanes, the unused ones +0: constant indices keep them in registers, and the full
+     * fold gives the bits of the short fold (adding +0 to sums of non-negative terms). */
+    vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
+#pragma GCC unroll 32
+    for (int a = 0; a < LANE_VECTORS; ++a) {
+      acc_sp[a] = acc_sg[a] = vf_zero();
+      if (a < filled) {
+        const int64_t left = K - (int64_t)a * SIMD_W;
+        chunk_vector(&ra, (int64_t)a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
+                     &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, 0);
+      }
+    }
+    t->sp_total[i] = (double)vf_fold(acc_sp, LANE_VECTORS);
+    t->sg_total[i] = bwd ? (double)vf_fold(acc_sg, LANE_VECTORS) : 0.0;
+  }
+}
+
+typedef void (*rows_short_fn)(const semcl_problem *p, int64_t first, int m, tile_rows *t);
+#define SHORT_VARIANT(dt, mask, bwd)                                                        \
+  static void KERNEL(rows_short_##dt##_##mask##_##bwd)(const semcl_problem *p, int64_t first, \
+                                                       int m, tile_rows *t) {               \
+    rows_short_body(p, first, m, t, dt, mask, bwd);                                         \
+  }
+#define SHORT_VARIANTS_DT(dt) \
+  SHORT_VARIANT(dt, 0, 0)     \
+  SHORT_VARIANT(dt, 0, 1)     \
+  SHORT_VARIANT(dt, 1, 0)     \
+  SHORT_VARIANT(dt, 1, 1)     \
+  SHORT_VARIANT(dt, 2, 0)     \
+  SHORT_VARIANT(dt, 2, 1)     \
+  SHORT_VARIANT(dt, 3, 0)     \
+  SHORT_VARIANT(dt, 3, 1)
+SHORT_VARIANTS_DT(0)
+SHORT_VARIANTS_DT(1)
+SHORT_VARIANTS_DT(2)
+#define SHORT_ROW(dt, mask) \
+  {KERNEL(rows_short_##dt##_##mask##_0), KERNEL(rows_short_##dt##_##mask##_1)}
+#define SHORT_DT(dt) {SHORT_ROW(dt, 0), SHORT_ROW(dt, 1), SHORT_ROW(dt, 2), SHORT_ROW(dt, 3)}
+/* [dtype][mask kind][forward, backward] */
+static const rows_short_fn KERNEL(short_table)[3][4][2] = {SHORT_DT(0), SHORT_DT(1), SHORT_DT(2)};
+
 /* Row epilogue of a sub-tile (semcl_row.h, in loops over rows): per-sample outputs, grad_raw,
  * grad_pos, leaves. */
 static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const tile_rows *t,
@@ -442,6 +498,8 @@ static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t
       row_coefficients(c, m, bwd && p->grad_neg, &t);
       if (p->K == 1) {
         run_rows_k1(c, tile, m, bwd, &t);
+      } else if (p->K < SEMCL_LANES) {
+        KERNEL(short_table)[p->dtype][mask_kind(p)][bwd](p, tile, m, &t);
       } else {
         for (int i = 0; i < m; ++i) run_row(p, &t, i, tile + i, bwd);
       }
