@@ -33,9 +33,9 @@ static semcl_status_t cpu_run(semcl_context *ctx, const semcl_problem *p) {
                                               host_alloc, host_free, &workspace);
   if (st != SEMCL_STATUS_SUCCESS) return st;
   if (p->kind == SEMCL_LOSS_POS_NEG)
-    semcl_cpu_pos_neg(p, threads, workspace);
+    semcl_cpu_pos_neg(p, threads, &ctx->pool, workspace);
   else
-    semcl_cpu_positive_only(p, threads, workspace);
+    semcl_cpu_positive_only(p, threads, &ctx->pool, workspace);
   return SEMCL_STATUS_SUCCESS;
 }
 

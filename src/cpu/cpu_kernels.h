@@ -3,6 +3,7 @@
 #define SEMCL_CPU_KERNELS_H
 
 #include "../semcl_internal.h"
+#include "thread_pool.h"
 
 /* x86-64: one clone per ISA level, picked at load time (the baseline has no FMA instruction,
  * so there every fmaf is a libm call). All clones give identical bits: the math is explicit
@@ -18,9 +19,11 @@
 size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads);
 size_t semcl_cpu_positive_only_workspace(int64_t B);
 
-/* Runs a validated problem; `workspace` holds at least the bytes above. Cannot fail. */
-void semcl_cpu_pos_neg(const semcl_problem *p, int threads, void *workspace);
-void semcl_cpu_positive_only(const semcl_problem *p, int threads, void *workspace);
+/* Runs a validated problem on up to `threads` threads of *pool (the context's, created on
+ * first use); `workspace` holds at least the bytes above. Cannot fail. */
+void semcl_cpu_pos_neg(const semcl_problem *p, int threads, semcl_pool **pool, void *workspace);
+void semcl_cpu_positive_only(const semcl_problem *p, int threads, semcl_pool **pool,
+                             void *workspace);
 
 /* Fixed-order fp64 sum of per-block partials (shared by both losses). */
 void semcl_cpu_finish_reduction(const semcl_problem *p, const double *block_ctr,

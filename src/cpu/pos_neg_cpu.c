@@ -153,25 +153,42 @@ size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads) {
   return bytes;
 }
 
-void semcl_cpu_pos_neg(const semcl_problem *p, int threads, void *workspace) {
+/* Pool tasks: one row block (row split) or one chunk of one row (chunk split), each writing
+ * only its own partials. */
+typedef struct pos_neg_job {
+  const semcl_problem *p;
+  int64_t chunks; /* per row */
+  double *block_ctr, *block_aux;
+  float *chunk_sums;
+} pos_neg_job;
+
+static void row_block_task(void *arg, int64_t blk) {
+  const pos_neg_job *job = (const pos_neg_job *)arg;
+  finish_block(job->p, blk, NULL, job->block_ctr, job->block_aux);
+}
+
+static void chunk_task(void *arg, int64_t c) {
+  const pos_neg_job *job = (const pos_neg_job *)arg;
+  run_chunk(job->p, c / job->chunks, c % job->chunks, &job->chunk_sums[2 * c],
+            &job->chunk_sums[2 * c + 1]);
+}
+
+void semcl_cpu_pos_neg(const semcl_problem *p, int threads, semcl_pool **pool, void *workspace) {
   const int64_t blocks = (p->B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK;
-  double *block_ctr = (double *)workspace;
-  double *block_aux = block_ctr + blocks;
-  /* Thread only when there is enough work to pay for waking the threads. */
-  const int parallel = threads > 1 && p->B * p->K >= 32768;
+  pos_neg_job job = {.p = p, .chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK};
+  job.block_ctr = (double *)workspace;
+  job.block_aux = job.block_ctr + blocks;
+  /* Thread only when there is enough work to pay for waking the threads; smaller calls run
+   * on the calling thread without touching the pool. */
+  const int run_threads = threads > 1 && p->B * p->K >= 32768 ? threads : 1;
   if (use_row_mode(p->B, threads)) {
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
-    for (int64_t blk = 0; blk < blocks; ++blk) finish_block(p, blk, NULL, block_ctr, block_aux);
+    semcl_pool_run(pool, run_threads, blocks, row_block_task, &job);
   } else {
     /* Few long rows: threads share the chunks, then one thread folds them in order. */
-    const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
-    float *chunk_sums = (float *)(block_aux + blocks);
-    const int64_t total = p->B * chunks;
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
-    for (int64_t c = 0; c < total; ++c)
-      run_chunk(p, c / chunks, c % chunks, &chunk_sums[2 * c], &chunk_sums[2 * c + 1]);
+    job.chunk_sums = (float *)(job.block_aux + blocks);
+    semcl_pool_run(pool, run_threads, p->B * job.chunks, chunk_task, &job);
     for (int64_t blk = 0; blk < blocks; ++blk)
-      finish_block(p, blk, chunk_sums, block_ctr, block_aux);
+      finish_block(p, blk, job.chunk_sums, job.block_ctr, job.block_aux);
   }
-  semcl_cpu_finish_reduction(p, block_ctr, block_aux, blocks);
+  semcl_cpu_finish_reduction(p, job.block_ctr, job.block_aux, blocks);
 }

@@ -55,12 +55,23 @@ size_t semcl_cpu_positive_only_workspace(int64_t B) {
   return (size_t)blocks * 2 * sizeof(double);
 }
 
-void semcl_cpu_positive_only(const semcl_problem *p, int threads, void *workspace) {
+typedef struct positive_only_job {
+  const semcl_problem *p;
+  double *block_ctr, *block_aux;
+} positive_only_job;
+
+static void block_task(void *arg, int64_t blk) {
+  const positive_only_job *job = (const positive_only_job *)arg;
+  run_block(job->p, blk, job->block_ctr, job->block_aux);
+}
+
+void semcl_cpu_positive_only(const semcl_problem *p, int threads, semcl_pool **pool,
+                             void *workspace) {
   const int64_t blocks = (p->B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK;
-  double *block_ctr = (double *)workspace;
-  double *block_aux = block_ctr + blocks;
-  const int parallel = threads > 1 && blocks > 1 && p->B >= 65536;
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
-  for (int64_t blk = 0; blk < blocks; ++blk) run_block(p, blk, block_ctr, block_aux);
-  semcl_cpu_finish_reduction(p, block_ctr, block_aux, blocks);
+  positive_only_job job = {.p = p, .block_ctr = (double *)workspace};
+  job.block_aux = job.block_ctr + blocks;
+  /* Small calls stay on the calling thread (the pool is not touched). */
+  const int run_threads = threads > 1 && blocks > 1 && p->B >= 65536 ? threads : 1;
+  semcl_pool_run(pool, run_threads, blocks, block_task, &job);
+  semcl_cpu_finish_reduction(p, job.block_ctr, job.block_aux, blocks);
 }
