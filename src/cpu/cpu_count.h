@@ -17,6 +17,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" { /* the tests are C++ */
+#endif
+
 /* CPUs the calling thread may run on, with the cgroup limit applied (1..SEMCL_MAX_THREADS).
  * The affinity mask is read on every call (cheap); the cgroup limit once per process. */
 int semcl_cpu_count(void);
@@ -46,5 +50,9 @@ int semcl_parse_mountinfo(const char *text, int v2, char *mount_point, char *mou
  * does not exist or cannot be read. Both hierarchies are consulted; the smallest limit wins. */
 typedef int (*semcl_read_file_fn)(const char *path, char *buf, size_t size, void *ctx);
 int semcl_cgroup_cpu_limit(semcl_read_file_fn read_file, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* SEMCL_CPU_COUNT_H */

@@ -35,6 +35,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* the tests are C++ */
+#endif
+
 /* Runs task index `task` of the job described by `arg`. */
 typedef void (*semcl_task_fn)(void *arg, int64_t task);
 
@@ -49,5 +53,9 @@ void semcl_pool_destroy(semcl_pool *pool);
 
 /* Worker threads the pool has now (not counting callers); 0 for NULL. For tests. */
 int semcl_pool_workers(const semcl_pool *pool);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* SEMCL_THREAD_POOL_H */
