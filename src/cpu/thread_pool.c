@@ -9,6 +9,9 @@
  * the workers that joined. The mutex hand-offs order every task's stores before the caller's
  * return.
  */
+#if defined(__linux__)
+#define _GNU_SOURCE /* pthread_setname_np */
+#endif
 #include "thread_pool.h"
 
 #include <errno.h>
@@ -130,6 +133,11 @@ static void add_workers(semcl_pool *p, int wanted) {
   const int masked = pthread_sigmask(SIG_SETMASK, &all, &saved) == 0;
   while (p->n_workers < wanted) {
     if (SEMCL_POOL_CREATE(&p->workers[p->n_workers], &attr, worker_main, p) != 0) break;
+#if defined(__linux__)
+    /* Recognisable in `top -H`, debuggers and /proc/<pid>/task/<tid>/comm; named here rather
+     * than by the worker so that the name is in place when the call returns. */
+    pthread_setname_np(p->workers[p->n_workers], SEMCL_POOL_WORKER_NAME);
+#endif
     ++p->n_workers;
   }
   if (masked) pthread_sigmask(SIG_SETMASK, &saved, NULL);

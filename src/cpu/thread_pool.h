@@ -20,6 +20,7 @@
  *    has, and stay asleep on a condition variable between calls (no spinning). Asking for
  *    fewer threads later leaves the extra workers asleep.
  *  - Workers block every signal, so the host program's handlers run on its own threads.
+ *  - On Linux every worker is named SEMCL_POOL_WORKER_NAME (see /proc/<pid>/task/<tid>/comm).
  *  - fork(): a child process never touches a pool inherited from its parent (its mutex may be
  *    held and its workers do not exist there). The first parallel call in the child sees the
  *    changed process id, abandons the inherited pool (a few hundred bytes stay allocated) and
@@ -38,6 +39,8 @@
 #ifdef __cplusplus
 extern "C" { /* the tests are C++ */
 #endif
+
+#define SEMCL_POOL_WORKER_NAME "semcl-worker"
 
 /* Runs task index `task` of the job described by `arg`. */
 typedef void (*semcl_task_fn)(void *arg, int64_t task);

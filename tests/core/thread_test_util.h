@@ -1,9 +1,10 @@
-// thread_test_util.h — helpers for the thread-runtime tests: counting the process's threads,
+// thread_test_util.h — helpers for the thread-runtime tests: counting the pool's worker threads,
 // running a check in a forked child (with a deadlock timeout), and one library call on
 // buffers allocated up front (so that a child can lower its resource limits first) compared
 // bit for bit without GoogleTest (a child's failures must reach the parent as an exit code).
 #pragma once
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -23,13 +24,21 @@ namespace semcl_thread_test {
 
 using semcl_core_test::Problem;
 
-// Threads of this process now ("Threads:" in /proc/self/status; readable after setuid too).
-inline int ProcessThreadCount() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-  return -1;
+// Worker threads of semcl pools in this process now: threads named "semcl-worker" (the
+// name the pool gives its workers). Other threads — a sanitizer's background thread, a
+// runtime's helpers — are not counted. -1 when /proc cannot be read.
+inline int PoolWorkerCount() {
+  DIR *dir = opendir("/proc/self/task");
+  if (!dir) return -1;
+  int n = 0;
+  while (const dirent *e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string name;
+    if (std::getline(comm, name) && name == "semcl-worker") ++n;
+  }
+  closedir(dir);
+  return n;
 }
 
 // Address space in use now, bytes (VmSize).
