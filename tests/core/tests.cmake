@@ -24,7 +24,7 @@ target_include_directories(semcl_cpu_runtime_for_tests
   PUBLIC ${PROJECT_SOURCE_DIR}/src/cpu PRIVATE ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(semcl_cpu_runtime_for_tests PUBLIC Threads::Threads PRIVATE semcl_c_flags)
 
-foreach(_semcl_t IN ITEMS test_threads test_cpu_count)
+foreach(_semcl_t IN ITEMS test_thread_pool test_threads test_cpu_count)
   semcl_add_test(${_semcl_t} ${_semcl_core}/${_semcl_t}.cpp)
   target_include_directories(${_semcl_t} PRIVATE ${_semcl_core})
   target_link_libraries(${_semcl_t} PRIVATE semcl_cpu_runtime_for_tests Threads::Threads)

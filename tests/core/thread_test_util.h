@@ -20,6 +20,27 @@
 
 #include "core_util.h"
 
+// Sanitizer builds: which runtime is in (gcc defines __SANITIZE_*, clang has __has_feature).
+// SEMCL_TEST_SHADOW_MEMORY: the runtime maps shadow memory on demand, so an address-space
+// limit kills it before the code under test is reached.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SEMCL_TEST_TSAN 1
+#endif
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define SEMCL_TEST_SHADOW_MEMORY 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SEMCL_TEST_TSAN 1
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SEMCL_TEST_SHADOW_MEMORY 1
+#endif
+#if defined(SEMCL_TEST_TSAN) && !defined(SEMCL_TEST_SHADOW_MEMORY)
+#define SEMCL_TEST_SHADOW_MEMORY 1
+#endif
+
 namespace semcl_thread_test {
 
 using semcl_core_test::Problem;
