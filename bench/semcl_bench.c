@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +47,7 @@ typedef struct options {
   uint64_t seed;
   int demo;                /* print the fixed example's losses */
   int pointer_checks;      /* semcl_set_pointer_checks on every context */
+  int busy;                /* spinning competitor processes for the whole run */
 } options;
 
 static const char *prog = "semcl-bench";
@@ -72,6 +76,8 @@ static void usage(FILE *f) {
     "                               semcl_set_pointer_checks). With a tiny shape on CUDA,\n"
     "                               e.g. --B 1 --K 1, the difference between on and off is\n"
     "                               the host cost of the checks per call\n"
+    "  --busy N                     start N processes that spin on a core for the whole run\n"
+    "                               (a competitor such as a parallel build; default 0)\n"
     "  --no-demo                    skip the fixed B=4, K=8 example\n"
     "  -h, --help                   this text\n"
     "\n"
@@ -143,7 +149,7 @@ static void parse_args(int argc, char **argv, options *o) {
   static const char *const on_off[] = {"off", "on"};
   *o = (options){.backend = BACKEND_REQ_AUTO, .loss = -1, .B = 0, .K = 0, .threads = -1,
                  .pass = -1, .csv = 0, .min_samples = 9, .min_time_s = 0.2,
-                 .max_mem_mb = 1024.0, .seed = 12345u, .demo = 1, .pointer_checks = 1};
+                 .max_mem_mb = 1024.0, .seed = 12345u, .demo = 1, .pointer_checks = 1, .busy = 0};
   for (int i = 1; i < argc; ++i) {
     const char *arg = argv[i];
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -165,7 +171,7 @@ static void parse_args(int argc, char **argv, options *o) {
     name[len] = '\0';
     static const char *const known[] = {"--backend", "--loss", "--B", "--K", "--threads",
                                         "--pass", "--format", "--reps", "--min-time",
-                                        "--max-mem-mb", "--seed", "--pointer-checks"};
+                                        "--max-mem-mb", "--seed", "--pointer-checks", "--busy"};
     int is_known = 0;
     for (size_t k = 0; k < sizeof known / sizeof known[0]; ++k)
       if (strcmp(name, known[k]) == 0) is_known = 1;
@@ -191,6 +197,7 @@ static void parse_args(int argc, char **argv, options *o) {
       o->seed = (uint64_t)parse_int(name, val, 0, INT64_MAX);
     else if (strcmp(name, "--pointer-checks") == 0)
       o->pointer_checks = parse_choice(name, val, on_off, 2);
+    else if (strcmp(name, "--busy") == 0) o->busy = (int)parse_int(name, val, 0, 1024);
   }
   if (o->K && o->loss == LOSS_POSITIVE_ONLY)
     fprintf(stderr, "%s: note: --K does not apply to positive_only (it runs with K=1)\n", prog);
@@ -565,6 +572,43 @@ static void demo(semcl_context *ctx, FILE *f) {
   fprintf(f, "\n");
 }
 
+/* ---- busy competitors (--busy) ------------------------------------------------------ */
+
+/* Separate processes, not threads of this one: they compete for cores the way another program
+ * (a build, a second training job) does, and the scheduler treats them as such. */
+#define MAX_BUSY 1024
+static pid_t busy_pids[MAX_BUSY];
+static int n_busy = 0;
+
+static void stop_busy(void) {
+  for (int i = 0; i < n_busy; ++i) kill(busy_pids[i], SIGKILL);
+  for (int i = 0; i < n_busy; ++i) waitpid(busy_pids[i], NULL, 0);
+  n_busy = 0;
+}
+
+static void start_busy(int n) {
+  const pid_t parent = getpid();
+  for (int i = 0; i < n; ++i) {
+    fflush(NULL);
+    const pid_t pid = fork();
+    if (pid < 0) {
+      fprintf(stderr, "%s: --busy: fork failed: %s\n", prog, strerror(errno));
+      stop_busy();
+      exit(1);
+    }
+    if (pid == 0) {
+      /* Spin until killed; also stop if the parent died without killing us. */
+      volatile uint64_t x = (uint64_t)i;
+      for (;;) {
+        for (int k = 0; k < 10000000; ++k) x = x * 6364136223846793005u + 1u;
+        if (getppid() != parent) _exit(0);
+      }
+    }
+    busy_pids[n_busy++] = pid;
+  }
+  atexit(stop_busy);
+}
+
 /* ---- the sweep ---------------------------------------------------------------------- */
 
 typedef struct shape {
@@ -774,6 +818,11 @@ int main(int argc, char **argv) {
   for (int c = 0; c < n_ctx; ++c)
     check(ctxs[c], semcl_set_pointer_checks(ctxs[c], o.pointer_checks), "semcl_set_pointer_checks");
   if (o.demo) demo(ctxs[0], o.csv ? stderr : stdout);
+  if (o.busy > 0) {
+    start_busy(o.busy);
+    fprintf(stderr, "%s: %d busy competitor process%s running\n", prog, o.busy,
+            o.busy == 1 ? "" : "es");
+  }
   if (o.csv) print_csv_header();
 
   /* number of cases, for progress */
