@@ -102,7 +102,6 @@ void semcl_destroy(semcl_context *ctx) {
   semcl_pool_destroy(ctx->pool);
   if (ctx->own_workspace) ctx->ops->buffer_free(ctx, ctx->own_workspace);
   if (ctx->ops->release) ctx->ops->release(ctx);
-  semcl_pool_destroy(ctx->pool);
   free(ctx);
 }
 

@@ -53,7 +53,8 @@ Problem ChunkSplitProblem() {  // few long rows: threads take chunks of rows
 }
 Problem PositiveOnlyProblem() {
   std::mt19937_64 rng(73);
-  Problem p = RandomProblem(rng, false, 70001, 1, 3.0, true);
+  // 9 tasks of 16384 rows (src/cpu/positive_only_cpu.c): room for 8 threads.
+  Problem p = RandomProblem(rng, false, 8 * 16384 + 1, 1, 3.0, true);
   p.reduction = SEMCL_REDUCTION_NONE;
   return p;
 }
@@ -63,9 +64,10 @@ Problem PositiveOnlyProblem() {
 // Ignoring the setting (or reading the default instead) gives another count.
 TEST(LibraryThreads, SetThreadsDecidesHowManyWorkersExist) {
   ASSERT_EQ(PoolWorkerCount(), 0);
-  // 8 row blocks of 256 rows, 32768 elements: big enough to thread, room for 8 threads.
+  // 8 row tasks of 1024 rows at K = 64 (src/cpu/pos_neg_cpu.c: tasks of about 65536 terms):
+  // big enough to thread, room for 8 threads.
   std::mt19937_64 rng(74);
-  const Problem p = RandomProblem(rng, true, 8 * 256, 16, 3.0, false);
+  const Problem p = RandomProblem(rng, true, 8 * 1024, 64, 3.0, false);
   {
     Context c;
     ASSERT_EQ(semcl_set_threads(c.ctx, 1), SEMCL_STATUS_SUCCESS);
@@ -257,7 +259,7 @@ TEST(LibraryThreads, DefaultThreadCountFollowsTheAffinityMask) {
       },
       nullptr);
   std::mt19937_64 rng(75);
-  const Problem p = RandomProblem(rng, true, 16 * 256, 16, 3.0, false);  // room for 16 threads
+  const Problem p = RandomProblem(rng, true, 16 * 1024, 64, 3.0, false);  // 16 tasks: room for 16 threads
   for (int k : {1, 2, 3}) {
     if (k > (int)cpus.size()) break;  // the machine has fewer CPUs
     SCOPED_TRACE("pinned to " + std::to_string(k) + " CPUs");
