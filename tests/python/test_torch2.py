@@ -26,7 +26,7 @@ import torch
 import semcl
 import semcl.torch as st
 from semcl import _impl
-from conftest import assert_close, rand_case, ref_losses
+from conftest import assert_close, count_mask, rand_case, ref_losses
 
 CUSTOM_OP = st.IMPLEMENTATION == "torch.library custom op"
 requires_custom_op = pytest.mark.skipif(
@@ -359,48 +359,76 @@ def test_jit_trace_save_load(tmp_path):
 
 
 # ---- the operators themselves ---------------------------------------------------------------------
-def _op_args(which, B=7, K=3, lam=0.5, reduction="mean", flags=(True, True, True), seed=0):
+def _op_options(which, B, K, gen, with_options):
+    """The op's option inputs: None, or every option (per-sample pos_weight)."""
+    if not with_options:
+        return (None, None) if which == "positive_only" else (None,) * 4
+    weight = torch.rand(B, generator=gen) + 0.5
+    pos_weight = torch.rand(B, generator=gen) * 3
+    if which == "positive_only":
+        return weight, pos_weight
+    mask = torch.rand(B, K, generator=gen) < 0.7
+    count = torch.randint(0, K + 1, (B,), generator=gen, dtype=torch.int32)
+    return mask, count, weight, pos_weight
+
+
+def _op_args(which, B=7, K=3, lam=0.5, reduction="mean", flags=(True, True, True), seed=0,
+             with_options=False, dtype=torch.float32):
     gen = torch.Generator().manual_seed(seed)
     raw, pos, neg, y = rand_case(gen, B, K)
-    leaves = [t.requires_grad_() for t in (raw, pos, neg)]
+    leaves = [t.to(dtype).requires_grad_() for t in (raw, pos, neg)]
+    opts = _op_options(which, B, K, gen, with_options)
     if which == "positive_only":
-        return (leaves[0], leaves[1], y, lam, reduction) + tuple(flags[:2])
-    return (leaves[0], leaves[1], leaves[2], y, lam, reduction) + tuple(flags)
+        return (leaves[0], leaves[1], y) + opts + (lam, reduction) + tuple(flags[:2])
+    return (leaves[0], leaves[1], leaves[2], y) + opts + (lam, reduction) + tuple(flags)
 
 
 @requires_custom_op
+@pytest.mark.parametrize("options", [None, "all", "all-bf16"])
 @pytest.mark.parametrize("flags", [(True, True, True), (True, False, True), (False, False, False)])
 @pytest.mark.parametrize("lam", [0.5, 0.0])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 @pytest.mark.parametrize("which", ["positive_only", "pos_neg"])
-def test_opcheck(which, reduction, lam, flags):
+def test_opcheck(which, reduction, lam, flags, options):
     """PyTorch's own consistency checks of a custom op: schema, fake kernel vs real kernel,
-    autograd registration, AOT dispatch with dynamic shapes."""
+    autograd registration, AOT dispatch with dynamic shapes; with and without the options
+    (mask, count, weight, pos_weight), float32 and bfloat16 scores."""
     from semcl import _custom_ops
     op = getattr(_custom_ops, which + "_op")
+    dtype = torch.bfloat16 if options == "all-bf16" else torch.float32
     result = torch.library.opcheck(op, _op_args(which, lam=lam, reduction=reduction,
-                                                flags=flags))
+                                                flags=flags, with_options=options is not None,
+                                                dtype=dtype))
     assert set(result.values()) == {"SUCCESS"}, result
 
 
 @requires_custom_op
+@pytest.mark.parametrize("with_options", [False, True])
 @pytest.mark.parametrize("lam", [0.6, 0.0])
 @pytest.mark.parametrize("which", ["positive_only", "pos_neg"])
-def test_op_called_with_flags_off_still_differentiates(which, lam):
+def test_op_called_with_flags_off_still_differentiates(which, lam, with_options):
     """need_* off for scores that require grad (a direct call, a no_grad export or trace):
-    backward computes the gradients itself, for every upstream combination."""
+    backward computes the gradients itself, for every upstream combination, with the options
+    in those calls too."""
     from semcl import _custom_ops
     op = getattr(_custom_ops, which + "_op")
     for reduction in ("mean", "none"):
-        args = _op_args(which, B=9, lam=lam, reduction=reduction, flags=(False,) * 3, seed=3)
+        args = _op_args(which, B=9, lam=lam, reduction=reduction, flags=(False,) * 3, seed=3,
+                        with_options=with_options)
         n = 2 if which == "positive_only" else 3
         leaves = list(args[:n])
         out = op(*args)
         assert all(o.numel() == 0 for o in out[3:])  # nothing computed in the forward call
         y = args[n]
+        opts = args[n + 1:n + 1 + (2 if n == 2 else 4)]
+        kw = {}
+        if with_options:
+            kw = {"weight": opts[-2].double(), "pos_weight": opts[-1].double()}
+            if n == 3:
+                kw["mask"] = opts[0] & count_mask(opts[1], 3)
         ref_leaves = [t.detach().double().requires_grad_() for t in leaves]
         ref = ref_losses(ref_leaves[0], ref_leaves[1], ref_leaves[2] if n == 3 else None,
-                         y.double(), lam, reduction)
+                         y.double(), lam, reduction, **kw)
         gen = torch.Generator().manual_seed(1)
         gos = [torch.randn(ref[0].shape, generator=gen) for _ in range(3)]
         got = torch.autograd.grad(out[:3], leaves, gos)
@@ -415,22 +443,80 @@ def test_op_refuses_non_canonical_tensors_before_the_library_sees_them():
     """A direct call with mismatched sizes must not let the library read past a buffer."""
     raw, pos, neg, y = torch.randn(6), torch.randn(6), torch.randn(6, 2), torch.ones(6)
     ops = torch.ops.semcl
+    no = (None,) * 4
     with pytest.raises(ValueError, match=r"y must have shape \(6,\), got \(5,\)"):
-        ops.pos_neg(raw, pos, neg, y[:5], 1.0, "mean", False, False, False)
+        ops.pos_neg(raw, pos, neg, y[:5], *no, 1.0, "mean", False, False, False)
     with pytest.raises(ValueError, match=r"score_neg must have shape \(6, 2\), got \(5, 2\)"):
-        ops.pos_neg(raw, pos, neg[:5], y, 1.0, "mean", False, False, False)
+        ops.pos_neg(raw, pos, neg[:5], y, *no, 1.0, "mean", False, False, False)
     with pytest.raises(ValueError, match="score_neg must be \\(B, K\\)"):
-        ops.pos_neg(raw, pos, neg[:, 0], y, 1.0, "mean", False, False, False)
+        ops.pos_neg(raw, pos, neg[:, 0], y, *no, 1.0, "mean", False, False, False)
     with pytest.raises(ValueError, match="y has dtype torch.int64"):
-        ops.positive_only(raw, pos, y.long(), 1.0, "mean", False, False)
+        ops.positive_only(raw, pos, y.long(), None, None, 1.0, "mean", False, False)
     with pytest.raises(ValueError, match="reduction must be"):
-        ops.positive_only(raw, pos, y, 1.0, "avg", False, False)
+        ops.positive_only(raw, pos, y, None, None, 1.0, "avg", False, False)
+    with pytest.raises(ValueError, match="score_neg has dtype torch.bfloat16, expected "
+                                         "torch.float32 \\(the scores share one dtype\\)"):
+        ops.pos_neg(raw, pos, neg.bfloat16(), y, *no, 1.0, "mean", False, False, False)
+    with pytest.raises(ValueError, match="score_raw has dtype torch.float64"):
+        ops.positive_only(raw.double(), pos.double(), y, None, None, 1.0, "mean", False, False)
+    # the options, in their canonical form only
+    bad_options = [
+        ((torch.ones(6, 3, dtype=torch.bool), None, None, None), r"neg_mask must have shape \(6, 2\)"),
+        ((torch.ones(6, 2, dtype=torch.uint8), None, None, None), "neg_mask has dtype torch.uint8"),
+        ((None, torch.ones(6, dtype=torch.int64), None, None), "neg_count has dtype torch.int64"),
+        ((None, torch.ones(5, dtype=torch.int32), None, None), r"neg_count must have shape \(6,\)"),
+        ((None, None, torch.ones(6, 1), None), r"weight must have shape \(6,\), got \(6, 1\)"),
+        ((None, None, torch.ones(6).double(), None), "weight has dtype torch.float64"),
+        ((None, None, None, torch.ones(3)), r"pos_weight must have shape \(1,\) or \(6,\)"),
+        ((None, None, None, torch.ones(())), r"pos_weight must have shape \(1,\) or \(6,\)"),
+    ]
+    for opts, pattern in bad_options:
+        with pytest.raises(ValueError, match=pattern):
+            ops.pos_neg(raw, pos, neg, y, *opts, 1.0, "mean", False, False, False)
+    with pytest.raises(ValueError, match="weight must have shape"):
+        ops.positive_only(raw, pos, y, torch.ones(7), None, 1.0, "mean", False, False)
     # the fake kernel checks the same at trace time
     from torch._subclasses.fake_tensor import FakeTensorMode
     with FakeTensorMode():
         f = [torch.empty(6), torch.empty(6), torch.empty(6, 2), torch.empty(5)]
         with pytest.raises(ValueError, match=r"y must have shape \(6,\)"):
-            ops.pos_neg(*f, 1.0, "mean", True, True, True)
+            ops.pos_neg(*f, *no, 1.0, "mean", True, True, True)
+        f[3] = torch.empty(6)
+        with pytest.raises(ValueError, match=r"neg_mask must have shape \(6, 2\)"):
+            ops.pos_neg(*f, torch.empty(2, 6, dtype=torch.bool), None, None, None, 1.0, "mean",
+                        True, True, True)
+
+
+@requires_custom_op
+def test_op_reads_non_contiguous_inputs_correctly():
+    """A direct call with views (expanded: stride 0; transposed) is made dense before the
+    library reads it: same bits as the contiguous call."""
+    gen = torch.Generator().manual_seed(8)
+    raw, pos, neg, y = rand_case(gen, 6, 4)
+    w = torch.rand(1, generator=gen).expand(6)  # stride 0: storage of one element
+    mask = (torch.rand(4, 6, generator=gen) < 0.6).t()  # transposed
+    neg_t = neg.t().contiguous().t()
+    assert not (w.is_contiguous() or mask.is_contiguous() or neg_t.is_contiguous())
+    ops = torch.ops.semcl
+    got = ops.pos_neg(raw, pos, neg_t, y, mask, None, w, None, 0.5, "none", True, True, True)
+    exp = ops.pos_neg(raw, pos, neg, y, mask.contiguous(), None, w.contiguous(), None, 0.5,
+                      "none", True, True, True)
+    for a, b in zip(got, exp):
+        assert torch.equal(a, b)
+
+
+@requires_custom_op
+def test_op_refuses_options_that_require_grad():
+    """The public functions refuse them first; a direct call is refused when autograd records
+    it (the op gives them no gradient, which must not pass silently)."""
+    raw = torch.randn(5, requires_grad=True)
+    w = torch.rand(5, requires_grad=True)
+    with pytest.raises(ValueError, match="weight requires grad"):
+        torch.ops.semcl.positive_only(raw, torch.randn(5), torch.ones(5), w, None, 1.0, "mean",
+                                      True, False)
+    with pytest.raises(ValueError, match="pos_weight requires grad"):
+        torch.ops.semcl.pos_neg(raw, torch.randn(5), torch.randn(5, 2), torch.ones(5), None,
+                                None, None, w, 1.0, "mean", True, False, False)
 
 
 @requires_custom_op
@@ -451,4 +537,4 @@ def test_one_library_call_for_forward_and_backward(monkeypatch):
     y = y.detach()
     out = st.pos_neg_loss(raw, pos, neg, y, 0.5)
     (out.loss + out.loss_pair).backward()
-    assert seen == ["semcl_pos_neg_forward_backward"]
+    assert seen == ["semcl_pos_neg_ex"]
