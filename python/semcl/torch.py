@@ -16,8 +16,9 @@ Scores are float32, bfloat16 or float16 (CPU or CUDA, all on one device; compute
 arithmetic, gradients in the scores' dtype, losses float32, so torch.autocast needs no
 ``.float()``), shaped (B,) or (B, 1); labels have the scores' shape and may be float, int or
 bool (converted to float32, as the seed's ``y_raw.float()`` does). Keywords: ``weight=``,
-``pos_weight=`` (both losses), ``neg_mask=``, ``neg_count=`` (pairwise loss). The forward pass computes the gradients in the same fused library
-call; backward only scales them (no host synchronisation). On PyTorch 2 the losses are the
+``pos_weight=`` (both losses), ``neg_mask=``, ``neg_count=`` (pairwise loss). The forward
+pass computes the gradients in the same fused library call; backward only scales them (no host
+synchronisation). On PyTorch 2 the losses are the
 custom operators semcl::positive_only and semcl::pos_neg (torch.compile, torch.export);
 ``IMPLEMENTATION`` says which implementation this process uses. See README.md
 ("Python / PyTorch") for the exact semantics.

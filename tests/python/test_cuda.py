@@ -121,6 +121,35 @@ def test_backward_has_no_host_sync():
             torch.cuda.set_sync_debug_mode("default")
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_options_and_16_bit_forward_and_backward_make_no_host_sync(dtype):
+    """The keyword preparation (a number as pos_weight, int64 counts clamped and converted),
+    the call and backward (with the float16 'mean' rescale) all stay on the device."""
+    gen = torch.Generator().manual_seed(53)
+    B, K = 256, 16
+    raw, pos, neg, y = [t.cuda() for t in rand_case(gen, B, K)]
+    w = torch.rand(B, generator=gen).cuda()
+    mask = (torch.rand(B, K, generator=gen) < 0.7).cuda()
+    count = torch.randint(0, K + 1, (B,), generator=gen).cuda()  # int64
+    leaves = [t.to(dtype).requires_grad_() for t in (raw, pos, neg)]
+
+    def step(red):
+        out = st.pos_neg_loss(*leaves, y, 0.5, red, weight=w, pos_weight=2.0, neg_mask=mask,
+                              neg_count=count)
+        out2 = st.positive_only_loss(leaves[0], leaves[1], y, 0.0, red, weight=w,
+                                     pos_weight=w)
+        gos = [torch.ones_like(o) for o in out]
+        torch.autograd.grad(list(out) + [out2.loss_pos], leaves, gos + [gos[0]])
+    for red in ("mean", "none"):
+        step(red)  # warm-up (contexts, workspaces)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            step(red)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+
 def test_mixed_devices_are_errors():
     raw, pos, neg, y = torch.randn(4), torch.randn(4), torch.randn(4, 2), torch.ones(4)
     with pytest.raises(ValueError, match="score_pos is on cpu but score_raw is on cuda"):

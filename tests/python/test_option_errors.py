@@ -44,8 +44,10 @@ BAD = [
     ({"pos_weight": torch.ones(2)}, ValueError,
      r"pos_weight must be a number, a one-element tensor or have shape \(4,\) like the scores"),
     ({"pos_weight": torch.ones(B, 1)}, ValueError, r"pos_weight must be a number"),
-    ({"pos_weight": "2"}, TypeError, r"pos_weight must be a real number or a torch.Tensor, got str"),
-    ({"pos_weight": True}, TypeError, r"pos_weight must be a real number or a torch.Tensor, got bool"),
+    ({"pos_weight": "2"}, TypeError,
+     r"pos_weight must be a real number or a torch.Tensor, got str"),
+    ({"pos_weight": True}, TypeError,
+     r"pos_weight must be a real number or a torch.Tensor, got bool"),
     ({"pos_weight": torch.ones(1, requires_grad=True)}, ValueError, r"pos_weight requires grad"),
     ({"pos_weight": torch.ones(B, dtype=torch.complex64)}, TypeError, r"pos_weight has dtype"),
 ]

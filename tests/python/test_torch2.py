@@ -626,7 +626,8 @@ def test_op_refuses_non_canonical_tensors_before_the_library_sees_them():
         ops.positive_only(raw.double(), pos.double(), y, None, None, 1.0, "mean", False, False)
     # the options, in their canonical form only
     bad_options = [
-        ((torch.ones(6, 3, dtype=torch.bool), None, None, None), r"neg_mask must have shape \(6, 2\)"),
+        ((torch.ones(6, 3, dtype=torch.bool), None, None, None),
+         r"neg_mask must have shape \(6, 2\)"),
         ((torch.ones(6, 2, dtype=torch.uint8), None, None, None), "neg_mask has dtype torch.uint8"),
         ((None, torch.ones(6, dtype=torch.int64), None, None), "neg_count has dtype torch.int64"),
         ((None, torch.ones(5, dtype=torch.int32), None, None), r"neg_count must have shape \(6,\)"),
