@@ -270,14 +270,30 @@ static void store_scores_f32(void *base, int64_t first, const float *v, int64_t 
   }
 }
 
+/* T over a sub-tile's leaves (semcl_fold.h), level by level through a second buffer so that
+ * each level is one vectorisable loop; the same pairs as semcl_tree_sum_inplace. */
+static double tree_sum_tile(double *v, int n) {
+  double tmp[ROW_TILE / 2 + 1];
+  double *from = v, *to = tmp;
+  while (n > 1) {
+    const int half = n / 2;
+    for (int i = 0; i < half; ++i) to[i] = from[2 * i] + from[2 * i + 1];
+    if (n & 1) to[half] = from[n - 1];
+    n = half + (n & 1);
+    double *swap = from;
+    from = to;
+    to = swap;
+  }
+  return from[0];
+}
+
 /* The per-row data of a sub-tile of m rows, gathered by simple loops over rows (which the
  * compiler vectorises at this file's instruction-set level). */
 typedef struct tile_rows {
   float raw[ROW_TILE], pos[ROW_TILE], y[ROW_TILE], neg_sign[ROW_TILE];
   float w[ROW_TILE], pw[ROW_TILE], coef[ROW_TILE];
   double g[ROW_TILE], coef64[ROW_TILE];
-  int64_t count[ROW_TILE];
-  double count_f64[ROW_TILE]; /* the counts as doubles: loops over them vectorise */
+  double count[ROW_TILE]; /* real negatives (exact below 2^53): loops over them vectorise */
   double sp_total[ROW_TILE], sg_total[ROW_TILE];
 } tile_rows;
 
@@ -298,10 +314,9 @@ static void gather_rows(const semcl_cpu_call *c, int64_t first, int m, tile_rows
     for (int i = 0; i < m; ++i) t->pw[i] = p->pos_weight ? p->pos_weight[0] : 1.0f;
   for (int i = 0; i < m; ++i) t->g[i] = semcl_row_upstream(&c->rc, first + i);
   if (c->counts)
-    memcpy(t->count, c->counts + first, (size_t)m * sizeof(int64_t));
+    for (int i = 0; i < m; ++i) t->count[i] = (double)c->counts[first + i];
   else
-    for (int i = 0; i < m; ++i) t->count[i] = p->K;
-  for (int i = 0; i < m; ++i) t->count_f64[i] = (double)t->count[i];
+    for (int i = 0; i < m; ++i) t->count[i] = (double)p->K;
 }
 
 /* The pairwise gradient coefficients of the tile's rows (fp64, and fp32 where it fits); 0
@@ -313,7 +328,7 @@ static void row_coefficients(const semcl_cpu_call *c, int m, int wanted, tile_ro
   }
   for (int i = 0; i < m; ++i) {
     const double num = semcl_pos_neg_grad_numerator(t->g[i], t->w[i], c->rc.lambda, t->neg_sign[i]);
-    t->coef64[i] = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, t->count_f64[i]));
+    t->coef64[i] = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, t->count[i]));
   }
   for (int i = 0; i < m; ++i)
     t->coef[i] = semcl_neg_coef_needs_f64(t->coef64[i]) ? 0.0f : (float)t->coef64[i];
@@ -455,7 +470,7 @@ static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const til
   double row_mean[ROW_TILE];
   for (int i = 0; i < m; ++i) semcl_bce_with_logits_pw(t->raw[i], t->y[i], t->pw[i], &ctr[i], &dctr[i]);
   for (int i = 0; i < m; ++i)
-    semcl_pos_neg_row_values(&c->rc, t->w[i], t->count_f64[i], ctr[i], t->sp_total[i], &ctr_leaf[i],
+    semcl_pos_neg_row_values(&c->rc, t->w[i], t->count[i], ctr[i], t->sp_total[i], &ctr_leaf[i],
                              &row_mean[i], &aux_leaf[i]);
   if (p->reduction == SEMCL_REDUCTION_NONE)
     for (int i = 0; i < m; ++i)
@@ -464,7 +479,7 @@ static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const til
   if (p->grad_raw || p->grad_pos) {
     float graw[ROW_TILE], gpos[ROW_TILE];
     for (int i = 0; i < m; ++i)
-      semcl_pos_neg_row_grads(&c->rc, t->g[i], t->w[i], t->neg_sign[i], t->count_f64[i], dctr[i],
+      semcl_pos_neg_row_grads(&c->rc, t->g[i], t->w[i], t->neg_sign[i], t->count[i], dctr[i],
                               t->sg_total[i], &graw[i], &gpos[i]);
     if (p->grad_raw) store_scores_f32(p->grad_raw, first, graw, m, p->dtype);
     if (p->grad_pos) store_scores_f32(p->grad_pos, first, gpos, m, p->dtype);
@@ -505,8 +520,7 @@ static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t
       }
     }
     finish_rows(c, tile, m, &t, ctr_leaf, aux_leaf);
-    semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
-                           semcl_tree_sum_inplace(aux_leaf, m));
+    semcl_tree_stream_push(&rows, tree_sum_tile(ctr_leaf, m), tree_sum_tile(aux_leaf, m));
   }
   semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
 }
@@ -537,17 +551,31 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
   const semcl_problem *p = c->p;
   const int grads = p->grad_raw || p->grad_pos;
   tile_rows t;
-  float ctr[ROW_TILE], aux[ROW_TILE], unused[ROW_TILE];
+  float ctr[ROW_TILE], aux[ROW_TILE];
   double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
   semcl_tree_stream rows;
   semcl_tree_stream_init(&rows);
   for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
     const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
     gather_rows(c, tile, m, &t);
-    for (int i = 0; i < m; ++i)
-      semcl_bce_with_logits_pw(t.raw[i], t.y[i], t.pw[i], &ctr[i], &unused[i]);
-    for (int i = 0; i < m; ++i)
-      semcl_softplus_sigmoid(t.neg_sign[i] * (t.pos[i] - t.raw[i]), &aux[i], &unused[i]);
+    float graw[ROW_TILE], gpos[ROW_TILE];
+    double s[ROW_TILE];
+    int slow[ROW_TILE];
+    for (int i = 0; i < m; ++i) s[i] = grads ? semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i] : 0.0;
+    /* fp32 for every row (vectorised), then the fp64 path for the few rows that need it */
+    if (grads) /* two loops: the forward-only one computes no gradient work */
+      for (int i = 0; i < m; ++i)
+        slow[i] = semcl_positive_only_row_fast(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i],
+                                               t.pw[i], 1, &ctr[i], &aux[i], &graw[i], &gpos[i]);
+    else
+      for (int i = 0; i < m; ++i)
+        slow[i] = semcl_positive_only_row_fast(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i],
+                                               t.pw[i], 0, &ctr[i], &aux[i], &graw[i], &gpos[i]);
+    if (grads)
+      for (int i = 0; i < m; ++i)
+        if (slow[i])
+          semcl_positive_only_grads(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i], t.pw[i],
+                                    &graw[i], &gpos[i]);
     for (int i = 0; i < m; ++i) {
       ctr_leaf[i] = (double)t.w[i] * (double)ctr[i];
       aux_leaf[i] = (double)t.w[i] * (double)aux[i];
@@ -556,17 +584,9 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
       for (int i = 0; i < m; ++i)
         semcl_row_losses(c->rc.lambda, ctr_leaf[i], aux_leaf[i], &p->loss[tile + i],
                          &p->loss_ctr[tile + i], &p->loss_aux[tile + i]);
-    if (grads) {
-      float graw[ROW_TILE], gpos[ROW_TILE];
-      for (int i = 0; i < m; ++i)
-        semcl_positive_only_grads(semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i],
-                                  c->rc.lambda, t.raw[i], t.pos[i], t.y[i], t.pw[i], &graw[i],
-                                  &gpos[i]);
-      if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
-      if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
-    }
-    semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
-                           semcl_tree_sum_inplace(aux_leaf, m));
+    if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
+    if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
+    semcl_tree_stream_push(&rows, tree_sum_tile(ctr_leaf, m), tree_sum_tile(aux_leaf, m));
   }
   semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
 }
