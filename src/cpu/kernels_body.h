@@ -561,7 +561,14 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
     float graw[ROW_TILE], gpos[ROW_TILE];
     double s[ROW_TILE];
     int slow[ROW_TILE];
-    for (int i = 0; i < m; ++i) s[i] = grads ? semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i] : 0.0;
+    if (!grads) {
+      for (int i = 0; i < m; ++i) s[i] = 0.0;
+    } else if (p->reduction == SEMCL_REDUCTION_NONE) { /* g per row, no division */
+      for (int i = 0; i < m; ++i) s[i] = semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i];
+    } else { /* one g for the call: its scale once */
+      const double scale = semcl_row_ctr_scale(&c->rc, t.g[0]);
+      for (int i = 0; i < m; ++i) s[i] = scale * (double)t.w[i];
+    }
     /* fp32 for every row (vectorised), then the fp64 path for the few rows that need it */
     if (grads) /* two loops: the forward-only one computes no gradient work */
       for (int i = 0; i < m; ++i)
@@ -571,7 +578,9 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
       for (int i = 0; i < m; ++i)
         slow[i] = semcl_positive_only_row_fast(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i],
                                                t.pw[i], 0, &ctr[i], &aux[i], &graw[i], &gpos[i]);
-    if (grads)
+    int any_slow = 0;
+    for (int i = 0; i < m; ++i) any_slow |= slow[i];
+    if (grads && any_slow)
       for (int i = 0; i < m; ++i)
         if (slow[i])
           semcl_positive_only_grads(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i], t.pw[i],
