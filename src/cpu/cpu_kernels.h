@@ -59,6 +59,10 @@ const semcl_cpu_kernels *semcl_cpu_kernels_for(semcl_cpu_isa_t isa);
 /* Drivers: bytes of host workspace for a call with `threads` threads (an upper bound for every
  * option), and the run itself (cannot fail). */
 size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads);
+/* Whether a call of these sizes is big enough to use more than the calling thread (smaller
+ * calls never look at the thread count: no system call, no pool). */
+int semcl_cpu_pos_neg_parallel(int64_t B, int64_t K);
+int semcl_cpu_positive_only_parallel(int64_t B);
 size_t semcl_cpu_positive_only_workspace(int64_t B, int threads);
 void semcl_cpu_pos_neg(semcl_context *ctx, const semcl_problem *p, int threads, void *workspace);
 void semcl_cpu_positive_only(semcl_context *ctx, const semcl_problem *p, int threads,
