@@ -44,6 +44,7 @@ struct Fiber {
   unsigned mask = 0;
   size_t bytes = 0;
   unsigned char value[16], result[16];
+  void *asan_fake_stack = nullptr; /* ASan's fake stack of the fiber while it is switched out */
 };
 
 struct Emulator {
@@ -59,6 +60,7 @@ struct Emulator {
 #if SEMCL_EMU_ASAN
   const void *scheduler_stack = nullptr; /* the thread's own stack, for ASan's fiber API */
   size_t scheduler_stack_size = 0;
+  void *scheduler_fake_stack = nullptr;
 #endif
 } emu;
 
@@ -66,16 +68,18 @@ void Fail(const std::string &what) {
   if (emu.error.empty()) emu.error = what;
 }
 
-// Switches from the running fiber back to the scheduler.
-void Yield() {
+// Switches from the running fiber back to the scheduler. (Not inlined, here and in Resume:
+// no caller's variable lives in a frame that calls _setjmp; what must survive the jump is in
+// `emu` or the fiber.)
+__attribute__((noinline)) void Yield() {
   Fiber &f = emu.fibers[emu.current];
 #if SEMCL_EMU_ASAN
-  void *fake = nullptr;
   if (_setjmp(f.resume) == 0) {
-    __sanitizer_start_switch_fiber(&fake, emu.scheduler_stack, emu.scheduler_stack_size);
+    __sanitizer_start_switch_fiber(&f.asan_fake_stack, emu.scheduler_stack,
+                                   emu.scheduler_stack_size);
     _longjmp(emu.scheduler, 1);
   }
-  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+  __sanitizer_finish_switch_fiber(emu.fibers[emu.current].asan_fake_stack, nullptr, nullptr);
 #else
   if (_setjmp(f.resume) == 0) _longjmp(emu.scheduler, 1);
 #endif
@@ -93,21 +97,20 @@ void FiberMain() {
   _longjmp(emu.scheduler, 1);
 }
 
-void Resume(int i) {
+__attribute__((noinline)) void Resume(int i) {
   emu.current = i;
   threadIdx = uint3{(unsigned)i, 0, 0};
   Fiber &f = emu.fibers[i];
 #if SEMCL_EMU_ASAN
-  void *fake = nullptr;
   if (_setjmp(emu.scheduler) == 0) {
-    __sanitizer_start_switch_fiber(&fake, f.stack.data(), f.stack.size());
+    __sanitizer_start_switch_fiber(&emu.scheduler_fake_stack, f.stack.data(), f.stack.size());
     if (!f.started) {
       f.started = true;
       setcontext(&f.start);
     }
     _longjmp(f.resume, 1);
   }
-  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+  __sanitizer_finish_switch_fiber(emu.scheduler_fake_stack, nullptr, nullptr);
 #else
   if (_setjmp(emu.scheduler) == 0) {
     if (!f.started) {
@@ -152,18 +155,21 @@ bool ResolveWarp(int w) {
   return true;
 }
 
+// A fiber that starts at FiberMain on its own stack. (getcontext returns twice in principle:
+// it gets a frame of its own.)
+__attribute__((noinline)) void Prepare(Fiber &f) {
+  f.state = State::kRunnable;
+  f.started = false;
+  getcontext(&f.start);
+  f.start.uc_stack.ss_sp = f.stack.data();
+  f.start.uc_stack.ss_size = f.stack.size();
+  f.start.uc_link = nullptr;
+  makecontext(&f.start, FiberMain, 0);
+}
+
 void RunBlock() {
   const unsigned n = emu.threads;
-  for (unsigned i = 0; i < n; ++i) {
-    Fiber &f = emu.fibers[i];
-    f.state = State::kRunnable;
-    f.started = false;
-    getcontext(&f.start);
-    f.start.uc_stack.ss_sp = f.stack.data();
-    f.start.uc_stack.ss_size = f.stack.size();
-    f.start.uc_link = nullptr;
-    makecontext(&f.start, FiberMain, 0);
-  }
+  for (unsigned i = 0; i < n; ++i) Prepare(emu.fibers[i]);
   std::vector<int> order;
   while (emu.error.empty()) {
     order.clear();
