@@ -118,6 +118,83 @@ static __device__ __forceinline__ void semcl_cuda_setup_row(const semcl_pos_neg_
 }
 
 /* ---- a warp's rows of negatives (CPU: chunk_body) ------------------------------------------ */
+/* How a term's gradient is written: not at all, coef * sigmoid in fp32, or through the fp64
+ * coefficient (semcl_pos_neg_grad_neg), or chosen per term from the row item (RUNTIME). */
+enum { SEMCL_GRAD_NONE = 0, SEMCL_GRAD_F32 = 1, SEMCL_GRAD_F64 = 2, SEMCL_GRAD_RUNTIME = 3 };
+
+/* One term: its softplus and sigmoid into the lane's sums (masked terms add +0.0f: the same
+ * bits as adding nothing), and its gradient when `write` (masked slots get exactly +0). */
+template <int DT, int MASK, bool BWD, int GRAD>
+static __device__ __forceinline__ void semcl_cuda_term(const semcl_cuda_row_item &c, double coef64,
+                                                       float x, bool valid,
+                                                       typename semcl_cuda_storage<DT>::type *grad,
+                                                       bool write, int at, float *acc_sp,
+                                                       float *acc_sg) {
+  float sp, sg;
+  semcl_softplus_sigmoid(c.neg_sign * (c.pos - x), &sp, &sg);
+  *acc_sp = *acc_sp + (valid ? sp : 0.0f);
+  if (!BWD) return;
+  *acc_sg = *acc_sg + (valid ? sg : 0.0f);
+  if (GRAD == SEMCL_GRAD_NONE || !write) return;
+  const bool f64 = GRAD == SEMCL_GRAD_F64 || (GRAD == SEMCL_GRAD_RUNTIME && (c.bits & 1));
+  float g = f64 ? semcl_pos_neg_grad_neg(coef64, sg) : c.coef * sg;
+  if (MASK != SEMCL_MASK_NONE) g = valid ? g : 0.0f;
+  semcl_cuda_store_stream<DT>(grad, at, g);
+}
+
+/* The end of a row's segment: the group's canonical fold into t.sp[r], t.sg[r] (by the group's
+ * lane 0 when `write`), and fresh sums. Every lane of the warp must call it. */
+template <bool BWD, int CAP>
+static __device__ __forceinline__ void semcl_cuda_finish_group(semcl_cuda_row_table<CAP> &t, int r,
+                                                               bool write, int log2g, float *acc_sp,
+                                                               float *acc_sg) {
+  const float sp_row = semcl_cuda_fold_lanes(*acc_sp, log2g);
+  const float sg_row = BWD ? semcl_cuda_fold_lanes(*acc_sg, log2g) : 0.0f;
+  if (write) {
+    t.sp[r] = sp_row;
+    t.sg[r] = sg_row;
+  }
+  *acc_sp = 0.0f;
+  *acc_sg = 0.0f;
+}
+
+/* BATCH consecutive term slots of one row (the common case for rows of 256 terms and more):
+ * the segment's terms first + lane_k + 32u, u < BATCH, at `neg` / `grad` / `mask` + 32u
+ * (pointers at the lane's first term of the batch; the segment has len terms). One row item for
+ * the batch and immediate offsets: no per-term bookkeeping. */
+template <int DT, int MASK, bool BWD, int GRAD, int BATCH>
+static __device__ __forceinline__ void semcl_cuda_row_batch(
+    const semcl_cuda_row_item c, double coef64, bool row_ok, int len, int first,
+    const typename semcl_cuda_storage<DT>::type *neg, typename semcl_cuda_storage<DT>::type *grad,
+    const uint8_t *mask, int lane_k, float *acc_sp, float *acc_sg) {
+  float x[BATCH];
+  unsigned char byte[BATCH];
+  const int in_end = row_ok ? len - first : 0; /* terms lane_k + 32u < in_end exist */
+  int valid_end = in_end;                      /* ... and neg_count leaves them */
+  if (MASK & SEMCL_MASK_COUNT) {
+    const int allowed = (c.bits >> 1) - first;
+    valid_end = valid_end < allowed ? valid_end : allowed;
+  }
+#pragma unroll
+  for (int u = 0; u < BATCH; ++u) { /* loads only: they overlap in flight */
+    const bool in = lane_k + u * SEMCL_WARP < in_end;
+    x[u] = in ? semcl_cuda_load_stream<DT>(neg, u * SEMCL_WARP) : 0.0f;
+    if (MASK & SEMCL_MASK_BYTES) byte[u] = in ? __ldcs(mask + u * SEMCL_WARP) : 0;
+  }
+  /* Opaque copies: the compiler would otherwise keep the loads' BATCH predicates alive for
+   * the math instead of comparing again (see semcl_cuda_warp_rows). */
+  const int in_end_again = semcl_cuda_opaque(in_end),
+            valid_end_again = semcl_cuda_opaque(valid_end);
+#pragma unroll
+  for (int u = 0; u < BATCH; ++u) {
+    const int k = lane_k + u * SEMCL_WARP;
+    bool valid = k < valid_end_again;
+    if (MASK & SEMCL_MASK_BYTES) valid = valid && byte[u] != 0;
+    semcl_cuda_term<DT, MASK, BWD, GRAD>(c, coef64, x[u], valid, grad, k < in_end_again,
+                                         u * SEMCL_WARP, acc_sp, acc_sg);
+  }
+}
+
 /* One warp's share of a tile: `passes` passes of 32/G rows (G = 2^log2g lanes per row, rows
  * r0, r0+1, ... in table order), each row a segment of len <= SEMCL_CHUNK terms (the table's
  * segment limits refer to it). Row r's term k is element  (r - r0) * row_stride + k  of
@@ -160,7 +237,40 @@ static __device__ __forceinline__ void semcl_cuda_warp_rows(const semcl_pos_neg_
   float acc_sp = 0.0f, acc_sg = 0.0f;
   const int BATCH = semcl_cuda_batch<DT, MASK, BWD>::value;
   int pass = 0, slot = 0, off = 0; /* the next item: pass and slot warp-uniform */
+#pragma unroll 1                   /* a batch is unrolled already; two at once only add registers */
   for (int q0 = 0; q0 < items; q0 += BATCH) {
+    if (slots - slot >= BATCH) { /* warp-uniform: the batch is term slots of one row */
+      const int r = r0 + pass * rows_per_pass + lane_r;
+      const semcl_cuda_row_item c = t.item[r];
+      const double coef64 = t.coef64[r];
+      elem_t *const g = grad ? grad + off : NULL;
+      const uint8_t *const m = mask ? mask + off : NULL;
+      /* How the gradients are written is the same for the whole batch (G = 32: one row per
+       * warp): a warp-uniform branch instead of a test per term. */
+      if (!BWD || !grad)
+        semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_NONE, BATCH>(c, coef64, r < n_valid, len,
+                                                                    slot * SEMCL_WARP, neg + off, g,
+                                                                    m, lane_k, &acc_sp, &acc_sg);
+      else if (c.bits & 1)
+        semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_F64, BATCH>(c, coef64, r < n_valid, len,
+                                                                   slot * SEMCL_WARP, neg + off, g,
+                                                                   m, lane_k, &acc_sp, &acc_sg);
+      else
+        semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_F32, BATCH>(c, coef64, r < n_valid, len,
+                                                                   slot * SEMCL_WARP, neg + off, g,
+                                                                   m, lane_k, &acc_sp, &acc_sg);
+      off += BATCH * SEMCL_WARP;
+      slot += BATCH;
+      if (slot == slots) { /* the row's last term slot: fold the group (warp-uniform) */
+        semcl_cuda_finish_group<BWD>(t, r, r < n_valid && lane_k == 0, log2g, &acc_sp, &acc_sg);
+        slot = 0;
+        ++pass;
+        off += row_jump;
+      }
+      continue;
+    }
+    /* The batch spans rows (K < 8 or 16 term slots) or a row's last slots: every item carries
+     * its own row and term. */
     const int batch_pass = pass, batch_slot = slot, batch_off = off;
     float x[BATCH];
     unsigned char byte[BATCH];
@@ -200,27 +310,10 @@ static __device__ __forceinline__ void semcl_cuda_warp_rows(const semcl_pos_neg_
       bool valid = in;
       if (MASK & SEMCL_MASK_COUNT) valid = valid && k < (c.bits >> 1);
       if (MASK & SEMCL_MASK_BYTES) valid = valid && byte[u] != 0;
-      float sp, sg;
-      semcl_softplus_sigmoid(c.neg_sign * (c.pos - x[u]), &sp, &sg);
-      acc_sp = acc_sp + (valid ? sp : 0.0f);
-      if (BWD) {
-        acc_sg = acc_sg + (valid ? sg : 0.0f);
-        if (grad && in) {
-          float g = (c.bits & 1) ? semcl_pos_neg_grad_neg(t.coef64[r], sg) : c.coef * sg;
-          if (MASK != SEMCL_MASK_NONE) g = valid ? g : 0.0f; /* masked slots: exactly +0 */
-          semcl_cuda_store_stream<DT>(grad, here, g);
-        }
-      }
-      if (last) { /* fold the group (warp-uniform) */
-        const float sp_row = semcl_cuda_fold_lanes(acc_sp, log2g);
-        const float sg_row = BWD ? semcl_cuda_fold_lanes(acc_sg, log2g) : 0.0f;
-        if (lane_k == 0 && r < n_valid) {
-          t.sp[r] = sp_row;
-          t.sg[r] = sg_row;
-        }
-        acc_sp = 0.0f;
-        acc_sg = 0.0f;
-      }
+      semcl_cuda_term<DT, MASK, BWD, SEMCL_GRAD_RUNTIME>(
+          c, t.coef64[r], x[u], valid, grad, in && grad != NULL, here, &acc_sp, &acc_sg);
+      if (last) /* fold the group (warp-uniform) */
+        semcl_cuda_finish_group<BWD>(t, r, r < n_valid && lane_k == 0, log2g, &acc_sp, &acc_sg);
     }
   }
 }

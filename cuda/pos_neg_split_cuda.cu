@@ -5,8 +5,8 @@
  *
  *   semcl_pos_neg_chunks_kernel  one warp per (row, group of 8 consecutive chunks), grid-stride:
  *       each chunk as in the K <= 1024 kernel (lane j: terms j, j+32, ...; 8 or 16 loads in
- *       flight; canonical fold), the gradients, then T over the group's <= 8 chunk values (an aligned
- *       group of 8 chunks is a node of the row's tree) into workspace slot (row, group);
+ *       flight; canonical fold), the gradients, then T over the group's <= 8 chunk values (an
+ * aligned group of 8 chunks is a node of the row's tree) into workspace slot (row, group);
  *   reduction_cuda.cu  when a row has more than 256 groups (K > 2M): fan-in-256 levels of T,
  *       every (row, group of 256) in parallel;
  *   semcl_pos_neg_split_rows_kernel  aligned tiles of R rows per block: a warp per row adds
@@ -19,9 +19,10 @@
 /* input: score_pos, y, weight, neg_count, counts (B), score_neg, neg_mask (B,K),
  *        grad_upstream (1|B)
  * output: grad_neg (B,K); groups (B, ceil(chunks/8)): (softplus, sigmoid) T of the group
- * 4 blocks per SM (<= 64 registers), except 16-bit backward (3: <= 80), which spills at 64. */
+ * 3 blocks per SM (<= 80 registers: 24 resident warps): at 64 most variants spill (the tile
+ * loop's 64-bit state stays live around the chunk loop). */
 template <int DT, int MASK, bool BWD>
-__global__ void __launch_bounds__(SEMCL_CUDA_THREADS, (DT != SEMCL_DT_F32 && BWD) ? 3 : 4)
+__global__ void __launch_bounds__(SEMCL_CUDA_THREADS, 3)
     semcl_pos_neg_chunks_kernel(semcl_pos_neg_args a) {
   /* Warp w owns slots 8w .. 8w+7: its row's constants for chunk c of the group in slot 8w+c
    * (the same row; only the segment limit differs), and chunk c's value. */
@@ -29,6 +30,9 @@ __global__ void __launch_bounds__(SEMCL_CUDA_THREADS, (DT != SEMCL_DT_F32 && BWD
   const semcl_row_consts rc = semcl_cuda_row_consts(a);
   const int lane = (int)(threadIdx.x & (SEMCL_WARP - 1)), warp = (int)(threadIdx.x / SEMCL_WARP);
   const int base = warp * SEMCL_CUDA_CHUNK_GROUP;
+  /* One row per call; opaque, or the compiler specialises the item loop for it and needs more
+   * registers than the general loop of the row kernel. */
+  const int one_pass = semcl_cuda_opaque(1);
   const int64_t chunks = semcl_cuda_div_up(a.K, SEMCL_CHUNK);
   const int64_t per_row = semcl_cuda_div_up(chunks, SEMCL_CUDA_CHUNK_GROUP);
   const int64_t tiles = a.B * per_row;
@@ -53,8 +57,8 @@ __global__ void __launch_bounds__(SEMCL_CUDA_THREADS, (DT != SEMCL_DT_F32 && BWD
         semcl_cuda_set_segment(table, base + c, begin);
       }
       __syncwarp(); /* the slot is set up */
-      semcl_cuda_warp_rows<DT, MASK, BWD>(a, table, base + c, 1, 5, len, 0, row * a.K + begin,
-                                          base + c + 1, lane);
+      semcl_cuda_warp_rows<DT, MASK, BWD>(a, table, base + c, one_pass, 5, len, 0,
+                                          row * a.K + begin, base + c + 1, lane);
     }
     __syncwarp(); /* lane 0 wrote the chunk values */
     /* T over the group's chunk values, chunk c in lane c (lanes past the row's last chunk
