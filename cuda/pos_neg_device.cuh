@@ -15,6 +15,8 @@
 #ifndef SEMCL_CUDA_POS_NEG_DEVICE_CUH
 #define SEMCL_CUDA_POS_NEG_DEVICE_CUH
 
+#include <type_traits>
+
 #include "cuda_device.cuh"
 
 enum { SEMCL_MASK_NONE = 0, SEMCL_MASK_COUNT = 1, SEMCL_MASK_BYTES = 2, SEMCL_MASK_BOTH = 3 };
@@ -195,6 +197,25 @@ static __device__ __forceinline__ void semcl_cuda_row_batch(
   }
 }
 
+/* semcl_cuda_row_batch with the batch's gradient mode: how the gradients are written is the
+ * same for the whole batch (G = 32: one row per warp), so a warp-uniform branch chooses it
+ * instead of a test per term. */
+template <int DT, int MASK, bool BWD, int NB>
+static __device__ __forceinline__ void semcl_cuda_one_row_batch(
+    const semcl_cuda_row_item c, double coef64, bool row_ok, int len, int first,
+    const typename semcl_cuda_storage<DT>::type *neg, typename semcl_cuda_storage<DT>::type *grad,
+    const uint8_t *mask, int lane_k, float *acc_sp, float *acc_sg) {
+  if (!BWD || !grad)
+    semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_NONE, NB>(c, coef64, row_ok, len, first, neg,
+                                                             grad, mask, lane_k, acc_sp, acc_sg);
+  else if (c.bits & 1)
+    semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_F64, NB>(c, coef64, row_ok, len, first, neg,
+                                                            grad, mask, lane_k, acc_sp, acc_sg);
+  else
+    semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_F32, NB>(c, coef64, row_ok, len, first, neg,
+                                                            grad, mask, lane_k, acc_sp, acc_sg);
+}
+
 /* One warp's share of a tile: `passes` passes of 32/G rows (G = 2^log2g lanes per row, rows
  * r0, r0+1, ... in table order), each row a segment of len <= SEMCL_CHUNK terms (the table's
  * segment limits refer to it). Row r's term k is element  (r - r0) * row_stride + k  of
@@ -237,36 +258,34 @@ static __device__ __forceinline__ void semcl_cuda_warp_rows(const semcl_pos_neg_
   float acc_sp = 0.0f, acc_sg = 0.0f;
   const int BATCH = semcl_cuda_batch<DT, MASK, BWD>::value;
   int pass = 0, slot = 0, off = 0; /* the next item: pass and slot warp-uniform */
-#pragma unroll 1                   /* a batch is unrolled already; two at once only add registers */
-  for (int q0 = 0; q0 < items; q0 += BATCH) {
-    if (slots - slot >= BATCH) { /* warp-uniform: the batch is term slots of one row */
-      const int r = r0 + pass * rows_per_pass + lane_r;
-      const semcl_cuda_row_item c = t.item[r];
-      const double coef64 = t.coef64[r];
-      elem_t *const g = grad ? grad + off : NULL;
-      const uint8_t *const m = mask ? mask + off : NULL;
-      /* How the gradients are written is the same for the whole batch (G = 32: one row per
-       * warp): a warp-uniform branch instead of a test per term. */
-      if (!BWD || !grad)
-        semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_NONE, BATCH>(c, coef64, r < n_valid, len,
-                                                                    slot * SEMCL_WARP, neg + off, g,
-                                                                    m, lane_k, &acc_sp, &acc_sg);
-      else if (c.bits & 1)
-        semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_F64, BATCH>(c, coef64, r < n_valid, len,
-                                                                   slot * SEMCL_WARP, neg + off, g,
-                                                                   m, lane_k, &acc_sp, &acc_sg);
-      else
-        semcl_cuda_row_batch<DT, MASK, BWD, SEMCL_GRAD_F32, BATCH>(c, coef64, r < n_valid, len,
-                                                                   slot * SEMCL_WARP, neg + off, g,
-                                                                   m, lane_k, &acc_sp, &acc_sg);
-      off += BATCH * SEMCL_WARP;
-      slot += BATCH;
-      if (slot == slots) { /* the row's last term slot: fold the group (warp-uniform) */
-        semcl_cuda_finish_group<BWD>(t, r, r < n_valid && lane_k == 0, log2g, &acc_sp, &acc_sg);
-        slot = 0;
-        ++pass;
-        off += row_jump;
-      }
+  /* A batch of NB term slots of the current row, then the fold at the row's end. */
+  auto one_row = [&](auto nb) {
+    constexpr int NB = decltype(nb)::value;
+    const int r = r0 + pass * rows_per_pass + lane_r;
+    semcl_cuda_one_row_batch<DT, MASK, BWD, NB>(
+        t.item[r], t.coef64[r], r < n_valid, len, slot * SEMCL_WARP, neg + off,
+        grad ? grad + off : NULL, mask ? mask + off : NULL, lane_k, &acc_sp, &acc_sg);
+    off += NB * SEMCL_WARP;
+    slot += NB;
+    if (slot == slots) { /* the row's last term slot: fold the group (warp-uniform) */
+      semcl_cuda_finish_group<BWD>(t, r, r < n_valid && lane_k == 0, log2g, &acc_sp, &acc_sg);
+      slot = 0;
+      ++pass;
+      off += row_jump;
+    }
+  };
+  int q0 = 0;
+#pragma unroll 1 /* a batch is unrolled already; two at once only add registers */
+  while (q0 < items) {
+    /* Warp-uniform: the next BATCH (or 4) items are term slots of one row. */
+    if (slots - slot >= BATCH) {
+      one_row(std::integral_constant<int, BATCH>());
+      q0 += BATCH;
+      continue;
+    }
+    if (BATCH > 4 && slots - slot >= 4) { /* rows of 128..(32 * BATCH - 1) terms */
+      one_row(std::integral_constant<int, 4>());
+      q0 += 4;
       continue;
     }
     /* The batch spans rows (K < 8 or 16 term slots) or a row's last slots: every item carries
@@ -315,6 +334,7 @@ static __device__ __forceinline__ void semcl_cuda_warp_rows(const semcl_pos_neg_
       if (last) /* fold the group (warp-uniform) */
         semcl_cuda_finish_group<BWD>(t, r, r < n_valid && lane_k == 0, log2g, &acc_sp, &acc_sg);
     }
+    q0 += BATCH;
   }
 }
 

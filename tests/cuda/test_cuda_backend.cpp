@@ -612,9 +612,10 @@ TEST_F(CudaTest, ParityAcrossTheShapeGrid) {
 // zeros and negatives, pos_weight of 1 and B values, reductions, gradient subsets, in place,
 // upstream) on every launch shape.
 TEST_F(CudaTest, ParityForEveryOptionOnEveryLaunchShape) {
-  const Shape shapes[] = {{5000, 1},   {257, 2},    {256, 31},  {255, 32},   {257, 33},
-                          {300, 1000}, {257, 1024}, {100, 1025}, {40, 5 * 1024 + 3},
-                          {5, 70000},  {1, 70000},  {5000, 16}};
+  const Shape shapes[] = {{5000, 1},   {257, 2},    {256, 31},   {255, 32},
+                          {257, 33},   {1000, 200}, {500, 300},  {300, 1000},
+                          {257, 1024}, {100, 1025}, {40, 5 * 1024 + 3}, {5, 70000},
+                          {1, 70000},  {5000, 16}};
   uint64_t seed = 900;
   for (const Shape &s : shapes)
     for (const semcl_parity::Case &c : semcl_parity::OptionCases(s.B, s.K, seed++, 36)) {

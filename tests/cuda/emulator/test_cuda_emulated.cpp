@@ -170,9 +170,11 @@ TEST_F(CudaEmulated, EveryOptionOnEveryLaunchShape) {
   struct Shape {
     int64_t B, K;
   };
-  // K = 1 (32 rows a warp), 5 and 16 (groups of 8 and 16 lanes), 33 and 1000 (a warp a row),
-  // 1025 and 5123 (split-K: 2 and 6 chunks).
-  const Shape shapes[] = {{257, 1}, {70, 5}, {300, 16}, {40, 33}, {9, 1000}, {5, 1025}, {3, 5123}};
+  // K = 1 (32 rows a warp), 5 and 16 (groups of 8 and 16 lanes), 33, 200, 300 and 1000 (a warp
+  // a row; batches that span rows, batches of 4 and of 8 or 16 term slots of one row), 1025 and
+  // 5123 (split-K: 2 and 6 chunks).
+  const Shape shapes[] = {{257, 1},  {70, 5},   {300, 16}, {40, 33}, {30, 200},
+                          {20, 300}, {9, 1000}, {5, 1025}, {3, 5123}};
   uint64_t seed = 1;
   for (const Shape &s : shapes)
     for (const Case &c : semcl_parity::OptionCases(s.B, s.K, seed++, 24)) {
