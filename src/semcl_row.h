@@ -38,6 +38,12 @@
 #define SEMCL_ROW_SUM 1
 #define SEMCL_ROW_NONE 2
 
+/* neg_count[b] clamped to [0, K] (the documented meaning of out-of-range counts): the
+ * negatives 0 .. limit-1 of the row may be real. */
+SEMCL_FN int64_t semcl_clamp_count(int32_t count, int64_t K) {
+  return count < 0 ? 0 : ((int64_t)count > K ? K : (int64_t)count);
+}
+
 /* The call's scalars, as every row's epilogue needs them. */
 typedef struct semcl_row_consts {
   float lambda;

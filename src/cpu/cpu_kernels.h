@@ -37,11 +37,6 @@ typedef struct semcl_cpu_kernels {
   void (*count_rows)(const semcl_problem *p, int64_t first, int64_t n, int64_t *counts);
 } semcl_cpu_kernels;
 
-/* neg_count[b] clamped to [0, K] (the documented meaning of out-of-range counts). */
-static inline int64_t semcl_clamp_count(int32_t count, int64_t K) {
-  return count < 0 ? 0 : ((int64_t)count > K ? K : (int64_t)count);
-}
-
 extern const semcl_cpu_kernels semcl_cpu_kernels_scalar;
 #if defined(SEMCL_CPU_X86)
 extern const semcl_cpu_kernels semcl_cpu_kernels_avx2;
