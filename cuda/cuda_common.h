@@ -70,26 +70,6 @@ semcl_status_t semcl_cuda_finish_reduction(semcl_context *ctx, const semcl_probl
 
 } /* extern "C" */
 
-/* Launches kernel<<<grid, block, 0, stream>>>(args...) and checks the launch by its own return
- * value (cudaLaunchKernelEx returns the launch's error: bad configuration, no kernel image for
- * the device, too many resources, ...). No cudaGetLastError: an error the caller left pending
- * is neither read nor cleared, and an old one is not mistaken for this launch's. `what` names
- * the kernel in the context message. */
-template <typename... Params, typename... Args>
-static inline semcl_status_t semcl_cuda_launch(semcl_context *ctx, const char *what,
-                                               void (*kernel)(Params...), unsigned grid,
-                                               unsigned block, cudaStream_t stream,
-                                               Args... args) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(grid);
-  config.blockDim = dim3(block);
-  config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  config.attrs = NULL;
-  config.numAttrs = 0;
-  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...);
-  return err == cudaSuccess ? SEMCL_STATUS_SUCCESS : semcl_cuda_fail(ctx, err, what);
-}
 
 static inline unsigned semcl_cuda_grid(int64_t blocks_needed) {
   if (blocks_needed < 1) blocks_needed = 1;

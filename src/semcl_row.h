@@ -196,8 +196,8 @@ SEMCL_FN int semcl_positive_only_row_fast(double s, float lambda, float x, float
   semcl_bce_with_logits_pw(x, y, pw, ctr, &dctr_unused);
   const float ns = semcl_neg_sign(y);
   const float t = ns * (pos - x);
-  float sig_t;
-  semcl_softplus_sigmoid(t, aux, &sig_t);
+  float sigmoid_t;
+  semcl_softplus_sigmoid(t, aux, &sigmoid_t);
   if (!want_grads) return 0;
   const int hard = y == 1.0f || y == 0.0f;
   const float u = y == 1.0f ? -x : x;
@@ -208,19 +208,19 @@ SEMCL_FN int semcl_positive_only_row_fast(double s, float lambda, float x, float
   const float sig_minus_u = u >= 0.0f ? e * r : r;
   const float v = -ns * (pos - 2.0f * x);
   const int small = fabsf(v) <= 0.5f;
-  const float d = -(sig_t * sig_minus_u) * semcl_expm1_small(small ? v : 0.0f);
+  const float d = -(sigmoid_t * sig_minus_u) * semcl_expm1_small(small ? v : 0.0f);
   const double lam = (double)lambda;
   double term_a, term_b;
   if (y == 1.0f) {
     term_a = small ? (lam - (double)pw) * (double)sig_u : -(double)pw * (double)sig_u;
-    term_b = small ? lam * (double)d : lam * (double)sig_t;
+    term_b = small ? lam * (double)d : lam * (double)sigmoid_t;
   } else {
     term_a = small ? (1.0 - lam) * (double)sig_u : (double)sig_u;
-    term_b = small ? -lam * (double)d : -lam * (double)sig_t;
+    term_b = small ? -lam * (double)d : -lam * (double)sigmoid_t;
   }
   const double g = term_a + term_b;
   *grad_raw = (float)(s * g);
-  *grad_pos = (float)(-s * (lam * (double)(-ns)) * (double)sig_t);
+  *grad_pos = (float)(-s * (lam * (double)(-ns)) * (double)sigmoid_t);
   const double size = fabs(term_a) + fabs(term_b);
   const int accurate = hard && fabs(g) * 8.0 >= size && size <= 1e300 && fabs(g) <= 1e300 &&
                        fabsf(x) <= 3.0e38f && fabsf(pos) <= 3.0e38f;
