@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core_util.h"
+#include "raw_enums.h"
 #include "typed_buffer.h"
 
 namespace {
@@ -615,7 +616,7 @@ TEST_P(BadOptions, AreRefusedAndWriteNothing) {
   }
   {
     semcl_options o = base;
-    o.dtype = (semcl_dtype_t)7;
+    semcl_test_set_raw_dtype(&o, 7);  // out of range: written in C (raw_enums.h)
     cases.push_back({"dtype", SEMCL_STATUS_INVALID_ENUM, o, "dtype"});
   }
   {
