@@ -143,7 +143,7 @@ static void choose_arguments(fuzz_reader *r, fuzz_call *c) {
     g[R_PW].present = which >> 3 & 1;
     c->options.pos_weight_count = g[R_PW].present ? pos_weight_count(r, c->B) : 0;
   }
-  c->esize = c->dtype >= 0 && c->dtype <= 2 ? semcl_dtype_size((semcl_dtype_t)c->dtype) : 4;
+  c->esize = c->dtype == SEMCL_DTYPE_BFLOAT16 || c->dtype == SEMCL_DTYPE_FLOAT16 ? 2 : 4;
 }
 
 /* ---- layout ------------------------------------------------------------------------------ */
