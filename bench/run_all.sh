@@ -18,7 +18,9 @@
 #   GOAL_RUNS    separate runs of the goal case per thread count (default 5)
 #   QUIET_WAIT   before each measurement, wait up to this many seconds for other tenants'
 #                CPU use to drop under 0.1 CPU (default 30; 0 = do not wait)
-#   PYTHON       interpreter with torch and matplotlib (default /usr/bin/python3)
+#   PYTHON       interpreter with torch and matplotlib for the plot (default /usr/bin/python3)
+#   BASELINE_PYTHON  interpreter for the PyTorch baseline (default: the cached PyTorch 2 venv of
+#                scripts/torch2-venv when it exists, so torch.compile is measured too; else PYTHON)
 set -euo pipefail
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -32,6 +34,11 @@ fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
+TORCH2_VENV=${SEMCL_VENV_CACHE:-$HOME/.cache/semcl/torch2-venv}
+if [[ -z "${BASELINE_PYTHON:-}" && -x "$TORCH2_VENV/bin/python" ]]; then
+  BASELINE_PYTHON=$TORCH2_VENV/bin/python
+fi
+BASELINE_PYTHON=${BASELINE_PYTHON:-$PYTHON}
 BACKEND=${BACKEND:-auto}
 THREADS=${THREADS:-"1 2"}
 GOAL_RUNS=${GOAL_RUNS:-5}
@@ -131,7 +138,7 @@ for ((i = 0; i < GOAL_RUNS; ++i)); do
   for t in $THREADS; do
     goal_run "$OUT/goal.csv" "$SEMCL_BENCH" --backend "$BACKEND" --loss pos_neg --B 4096 \
         --K 1024 --pass fwd_bwd --threads "$t" --format csv --no-demo --reps 15
-    goal_run "$OUT/goal_torch.csv" "$PYTHON" "$HERE/seed_baseline.py" --loss pos_neg --B 4096 \
+    goal_run "$OUT/goal_torch.csv" "$BASELINE_PYTHON" "$HERE/seed_baseline.py" --loss pos_neg --B 4096 \
         --K 1024 --pass fwd_bwd --threads "$t" --reps 15
   done
 done
@@ -146,7 +153,7 @@ for ((r = 1; r <= ROUNDS; ++r)); do
     wait_quiet
     echo "== seed baseline (PyTorch), round $r, $t thread(s)" >&2
     phase_start
-    "$PYTHON" "$HERE/seed_baseline.py" --from-csv "$OUT/semcl.csv" --threads "$t" \
+    "$BASELINE_PYTHON" "$HERE/seed_baseline.py" --from-csv "$OUT/semcl.csv" --threads "$t" \
         --out "$OUT/baseline_r${r}_t$t.csv" --info-out "$OUT/baseline_info.json" \
         2> "$OUT/baseline_r${r}_t$t.log"
     phase_end "baseline_r${r}_t$t"

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +47,13 @@ typedef struct options {
   uint64_t seed;
   int demo;                /* print the fixed example's losses */
   int pointer_checks;      /* semcl_set_pointer_checks on every context */
+  int busy;                /* spinning competitor processes for the whole run */
+  int dtype;               /* SEMCL_DTYPE_* of the scores and gradients */
+  int isa;                 /* -1: the CPU's best level, else SEMCL_CPU_ISA_* */
 } options;
+
+static const char *const dtype_names[] = {"fp32", "bf16", "fp16"};
+static const char *const isa_names[] = {"scalar", "avx2", "avx512"};
 
 static const char *prog = "semcl-bench";
 
@@ -72,6 +81,10 @@ static void usage(FILE *f) {
     "                               semcl_set_pointer_checks). With a tiny shape on CUDA,\n"
     "                               e.g. --B 1 --K 1, the difference between on and off is\n"
     "                               the host cost of the checks per call\n"
+    "  --busy N                     start N processes that spin on a core for the whole run\n"
+    "                               (a competitor such as a parallel build; default 0)\n"
+    "  --dtype fp32|bf16|fp16       element type of the scores and gradients (default fp32)\n"
+    "  --isa scalar|avx2|avx512     CPU kernel level (default: the best this CPU has)\n"
     "  --no-demo                    skip the fixed B=4, K=8 example\n"
     "  -h, --help                   this text\n"
     "\n"
@@ -86,13 +99,15 @@ static void usage(FILE *f) {
     "copies of the inputs and outputs so the working set is >= 4x the last-level cache\n"
     "(at least 256 MiB, at most --max-mem-mb, at most 4096 copies).\n"
     "Gelem/s: B*K (pos_neg) or B (positive_only) per second. GB/s: bytes the fused pass\n"
-    "must move: pos_neg reads score_neg (4 B/negative) and writes grad_neg (4 more in\n"
-    "fwd_bwd); both losses read score_raw, score_pos, y (12 B/row) and write grad_raw,\n"
-    "grad_pos (8 B/row, fwd_bwd). peak_rss_mb: getrusage ru_maxrss so far (host only).\n"
+    "must move: pos_neg reads score_neg (4 B/negative, 2 for bf16/fp16) and writes grad_neg\n"
+    "(as many more in fwd_bwd); both losses read score_raw, score_pos (4 or 2 B each) and\n"
+    "y (4 B) per row and write grad_raw, grad_pos (fwd_bwd). peak_rss_mb: getrusage\n"
+    "ru_maxrss so far (host only). CPU: the one-thread copy rate of this machine (regular\n"
+    "stores; memcpy) is measured first; copy_fraction = a one-thread row's GB/s over it.\n"
     "\n"
     "Output. table: readable columns; csv: the header\n"
     "  backend,loss,dtype,B,K,threads,pass,median_ms,p20_ms,p80_ms,gelem_per_s,gb_per_s,\n"
-    "  peak_rss_mb,input_sets,working_set_mb\n"
+    "  peak_rss_mb,input_sets,working_set_mb,cpu_isa,copy_fraction\n"
     "and one row per case on stdout (the example and progress go to stderr).\n"
     "Exit status: 0 ok, 2 bad arguments, 3 backend unavailable, 1 other errors.\n",
     prog);
@@ -143,7 +158,8 @@ static void parse_args(int argc, char **argv, options *o) {
   static const char *const on_off[] = {"off", "on"};
   *o = (options){.backend = BACKEND_REQ_AUTO, .loss = -1, .B = 0, .K = 0, .threads = -1,
                  .pass = -1, .csv = 0, .min_samples = 9, .min_time_s = 0.2,
-                 .max_mem_mb = 1024.0, .seed = 12345u, .demo = 1, .pointer_checks = 1};
+                 .max_mem_mb = 1024.0, .seed = 12345u, .demo = 1, .pointer_checks = 1, .busy = 0,
+                 .dtype = SEMCL_DTYPE_FLOAT32, .isa = -1};
   for (int i = 1; i < argc; ++i) {
     const char *arg = argv[i];
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -165,7 +181,8 @@ static void parse_args(int argc, char **argv, options *o) {
     name[len] = '\0';
     static const char *const known[] = {"--backend", "--loss", "--B", "--K", "--threads",
                                         "--pass", "--format", "--reps", "--min-time",
-                                        "--max-mem-mb", "--seed", "--pointer-checks"};
+                                        "--max-mem-mb", "--seed", "--pointer-checks", "--busy",
+                                        "--dtype", "--isa"};
     int is_known = 0;
     for (size_t k = 0; k < sizeof known / sizeof known[0]; ++k)
       if (strcmp(name, known[k]) == 0) is_known = 1;
@@ -191,6 +208,9 @@ static void parse_args(int argc, char **argv, options *o) {
       o->seed = (uint64_t)parse_int(name, val, 0, INT64_MAX);
     else if (strcmp(name, "--pointer-checks") == 0)
       o->pointer_checks = parse_choice(name, val, on_off, 2);
+    else if (strcmp(name, "--busy") == 0) o->busy = (int)parse_int(name, val, 0, 1024);
+    else if (strcmp(name, "--dtype") == 0) o->dtype = parse_choice(name, val, dtype_names, 3);
+    else if (strcmp(name, "--isa") == 0) o->isa = parse_choice(name, val, isa_names, 3);
   }
   if (o->K && o->loss == LOSS_POSITIVE_ONLY)
     fprintf(stderr, "%s: note: --K does not apply to positive_only (it runs with K=1)\n", prog);
@@ -279,6 +299,39 @@ static void fill_scores(float *x, int64_t n, uint64_t *st) {
   for (; i < n; ++i) x[i] = normal_table[splitmix64(st) & 0xFFFF];
 }
 
+/* fp32 -> bf16 / fp16, round to nearest even (the scores here are finite). */
+static uint16_t to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static uint16_t to_fp16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to inf */
+  if (a >= 0x38800000u) return (uint16_t)(sign | ((a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u) >> 13));
+  float scaled; /* subnormal: |f| * 2^24 rounded to an integer by adding 2^23 */
+  memcpy(&scaled, &a, sizeof scaled);
+  scaled = scaled * 16777216.0f + 8388608.0f;
+  uint32_t bits;
+  memcpy(&bits, &scaled, sizeof bits);
+  return (uint16_t)(sign | (bits - 0x4b000000u));
+}
+
+/* Rewrites x[0..n) in place as 16-bit values at the start of the same memory (element i goes
+ * to bytes 2i, which hold nothing not yet read). */
+static void narrow_scores(float *x, int64_t n, int dtype) {
+  if (dtype == SEMCL_DTYPE_FLOAT32) return;
+  uint16_t *h = (uint16_t *)(void *)x;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    h[i] = dtype == SEMCL_DTYPE_BFLOAT16 ? to_bf16(v) : to_fp16(v);
+  }
+}
+
 static void fill_labels(float *y, int64_t n, uint64_t *st) {
   uint64_t r = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -325,6 +378,7 @@ typedef struct set_ptrs {
 
 typedef struct arena {
   int loss;
+  int dtype; /* of the scores and gradients (each array keeps its fp32-sized slot) */
   int64_t B, K;
   int with_grads;
   int64_t set_floats; /* floats per set */
@@ -400,6 +454,9 @@ static int arena_create(semcl_context *ctx, arena *a, int n_sets, uint64_t seed)
     fill_scores(p.pos, a->B, &rng);
     fill_labels(p.y, a->B, &rng);
     if (p.neg) fill_scores(p.neg, a->B * a->K, &rng);
+    narrow_scores(p.raw, a->B, a->dtype);
+    narrow_scores(p.pos, a->B, a->dtype);
+    if (p.neg) narrow_scores(p.neg, a->B * a->K, a->dtype);
     check(ctx, semcl_upload(ctx, a->base + (int64_t)s * a->set_floats, host, (size_t)set_bytes(a)),
           "semcl_upload");
     /* the staging buffer is refilled next: let a stream-ordered copy finish first */
@@ -420,21 +477,17 @@ static const float bench_lambda = 1.0f;
 
 static semcl_status_t run_once(semcl_context *ctx, const arena *a, int s, int pass) {
   const set_ptrs p = set_at(a, s);
-  if (a->loss == LOSS_POS_NEG) {
-    if (pass == PASS_FWD)
-      return semcl_pos_neg_forward(ctx, a->B, a->K, p.raw, p.pos, p.neg, p.y, bench_lambda,
-                                   SEMCL_REDUCTION_MEAN, p.out, p.out + 1, p.out + 2);
-    return semcl_pos_neg_forward_backward(ctx, a->B, a->K, p.raw, p.pos, p.neg, p.y,
-                                          bench_lambda, SEMCL_REDUCTION_MEAN, 1.0f, NULL, p.out,
-                                          p.out + 1, p.out + 2, p.grad_raw, p.grad_pos,
-                                          p.grad_neg);
-  }
-  if (pass == PASS_FWD)
-    return semcl_positive_only_forward(ctx, a->B, p.raw, p.pos, p.y, bench_lambda,
-                                       SEMCL_REDUCTION_MEAN, p.out, p.out + 1, p.out + 2);
-  return semcl_positive_only_forward_backward(ctx, a->B, p.raw, p.pos, p.y, bench_lambda,
-                                              SEMCL_REDUCTION_MEAN, 1.0f, NULL, p.out, p.out + 1,
-                                              p.out + 2, p.grad_raw, p.grad_pos);
+  semcl_options opt = SEMCL_OPTIONS_INIT;
+  opt.dtype = (semcl_dtype_t)a->dtype;
+  const int grads = pass == PASS_FWD_BWD;
+  if (a->loss == LOSS_POS_NEG)
+    return semcl_pos_neg_ex(ctx, a->B, a->K, p.raw, p.pos, p.neg, p.y, bench_lambda,
+                            SEMCL_REDUCTION_MEAN, &opt, 1.0f, NULL, p.out, p.out + 1, p.out + 2,
+                            grads ? p.grad_raw : NULL, grads ? p.grad_pos : NULL,
+                            grads ? p.grad_neg : NULL);
+  return semcl_positive_only_ex(ctx, a->B, p.raw, p.pos, p.y, bench_lambda, SEMCL_REDUCTION_MEAN,
+                                &opt, 1.0f, NULL, p.out, p.out + 1, p.out + 2,
+                                grads ? p.grad_raw : NULL, grads ? p.grad_pos : NULL);
 }
 
 typedef struct timing {
@@ -565,6 +618,43 @@ static void demo(semcl_context *ctx, FILE *f) {
   fprintf(f, "\n");
 }
 
+/* ---- busy competitors (--busy) ------------------------------------------------------ */
+
+/* Separate processes, not threads of this one: they compete for cores the way another program
+ * (a build, a second training job) does, and the scheduler treats them as such. */
+#define MAX_BUSY 1024
+static pid_t busy_pids[MAX_BUSY];
+static int n_busy = 0;
+
+static void stop_busy(void) {
+  for (int i = 0; i < n_busy; ++i) kill(busy_pids[i], SIGKILL);
+  for (int i = 0; i < n_busy; ++i) waitpid(busy_pids[i], NULL, 0);
+  n_busy = 0;
+}
+
+static void start_busy(int n) {
+  const pid_t parent = getpid();
+  for (int i = 0; i < n; ++i) {
+    fflush(NULL);
+    const pid_t pid = fork();
+    if (pid < 0) {
+      fprintf(stderr, "%s: --busy: fork failed: %s\n", prog, strerror(errno));
+      stop_busy();
+      exit(1);
+    }
+    if (pid == 0) {
+      /* Spin until killed; also stop if the parent died without killing us. */
+      volatile uint64_t x = (uint64_t)i;
+      for (;;) {
+        for (int k = 0; k < 10000000; ++k) x = x * 6364136223846793005u + 1u;
+        if (getppid() != parent) _exit(0);
+      }
+    }
+    busy_pids[n_busy++] = pid;
+  }
+  atexit(stop_busy);
+}
+
 /* ---- the sweep ---------------------------------------------------------------------- */
 
 typedef struct shape {
@@ -611,16 +701,56 @@ static void print_table_header(void) {
 
 static void print_csv_header(void) {
   printf("backend,loss,dtype,B,K,threads,pass,median_ms,p20_ms,p80_ms,gelem_per_s,gb_per_s,"
-         "peak_rss_mb,input_sets,working_set_mb\n");
+         "peak_rss_mb,input_sets,working_set_mb,cpu_isa,copy_fraction\n");
 }
 
-/* Bytes the fused pass must move (see --help). */
+/* Bytes the fused pass must move (see --help): scores and gradients in the dtype, labels and
+ * losses in fp32. */
 static double bytes_moved(const arena *a, int pass) {
-  const double B = (double)a->B;
-  double bytes = 12.0 * B;
-  if (pass == PASS_FWD_BWD) bytes += 8.0 * B;
-  if (a->loss == LOSS_POS_NEG) bytes += (pass == PASS_FWD_BWD ? 8.0 : 4.0) * B * (double)a->K;
+  const double B = (double)a->B, e = a->dtype == SEMCL_DTYPE_FLOAT32 ? 4.0 : 2.0;
+  double bytes = (2.0 * e + 4.0) * B;
+  if (pass == PASS_FWD_BWD) bytes += 2.0 * e * B;
+  if (a->loss == LOSS_POS_NEG) bytes += (pass == PASS_FWD_BWD ? 2.0 : 1.0) * e * B * (double)a->K;
   return bytes;
+}
+
+/* ---- the CPU's one-thread streaming limit ------------------------------------------------
+ * What a fused pass that reads 4 bytes and writes 4 bytes per element can reach on one core:
+ * a loop of exactly that (regular stores, like the kernels), and memcpy (glibc switches to
+ * non-temporal stores for large copies, which skip reading the destination first). GB/s count
+ * read + write; 8 bytes per element. */
+typedef struct copy_rates {
+  double regular_gbs, memcpy_gbs;
+} copy_rates;
+static copy_rates copy_rate;
+
+static copy_rates measure_copy_rates(void) {
+  copy_rates r = {0.0, 0.0};
+  const size_t n = (size_t)fmax(4.0 * llc_bytes(), 256.0 * 1048576.0) / sizeof(float);
+  float *src = (float *)malloc(n * sizeof(float)), *dst = (float *)malloc(n * sizeof(float));
+  if (!src || !dst) {
+    free(src);
+    free(dst);
+    return r;
+  }
+  for (size_t i = 0; i < n; ++i) src[i] = (float)(i & 1023), dst[i] = 0.0f;
+  double best_regular = 1e30, best_memcpy = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    double t0 = now_s();
+    /* a sign flip, so that the compiler cannot turn the loop into memcpy */
+    for (size_t i = 0; i < n; ++i) dst[i] = -src[i];
+    best_regular = fmin(best_regular, now_s() - t0);
+    t0 = now_s();
+    memcpy(dst, src, n * sizeof(float));
+    best_memcpy = fmin(best_memcpy, now_s() - t0);
+  }
+  volatile float sink = dst[n / 2];
+  (void)sink;
+  r.regular_gbs = 2.0 * (double)n * sizeof(float) / best_regular * 1e-9;
+  r.memcpy_gbs = 2.0 * (double)n * sizeof(float) / best_memcpy * 1e-9;
+  free(src);
+  free(dst);
+  return r;
 }
 
 static int progress_tty = 0;
@@ -669,6 +799,7 @@ static int sweep(semcl_context *ctx, const options *o, int *case_no, int n_cases
       arena a;
       memset(&a, 0, sizeof a);
       a.loss = loss;
+      a.dtype = o->dtype;
       a.B = shapes[si].B;
       a.K = shapes[si].K;
       a.with_grads = o->pass != PASS_FWD;
@@ -707,12 +838,22 @@ static int sweep(semcl_context *ctx, const options *o, int *case_no, int n_cases
           const double gelem = elems / t.median_s * 1e-9;
           const double gbs = bytes_moved(&a, pass) / t.median_s * 1e-9;
           const double ws_mb = set_bytes(&a) * a.n_sets / 1048576.0;
+          /* The fraction of this machine's one-thread copy rate (regular stores) that the
+           * call's bytes reach: CPU, one thread only. */
+          char frac_text[32] = "", isa_text[16] = "";
+          if (be == SEMCL_BACKEND_CPU) {
+            semcl_cpu_isa_t isa = SEMCL_CPU_ISA_SCALAR;
+            check(ctx, semcl_get_cpu_isa(ctx, &isa), "semcl_get_cpu_isa");
+            snprintf(isa_text, sizeof isa_text, "%s", semcl_cpu_isa_name(isa));
+            if (threads == 1 && copy_rate.regular_gbs > 0)
+              snprintf(frac_text, sizeof frac_text, "%.3f", gbs / copy_rate.regular_gbs);
+          }
           if (o->csv) {
-            printf("%s,%s,fp32,%lld,%lld,%d,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.1f,%d,%.1f\n",
-                   backend_name(be), loss_names[loss], (long long)a.B,
+            printf("%s,%s,%s,%lld,%lld,%d,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.1f,%d,%.1f,%s,%s\n",
+                   backend_name(be), loss_names[loss], dtype_names[o->dtype], (long long)a.B,
                    (long long)(loss == LOSS_POS_NEG ? a.K : 1), threads, pass_names[pass],
                    t.median_s * 1e3, t.p20_s * 1e3, t.p80_s * 1e3, gelem, gbs, peak_rss_mb(),
-                   a.n_sets, ws_mb);
+                   a.n_sets, ws_mb, isa_text, frac_text);
           } else {
             printf("%-5s %-13s %8lld %6lld %3d %-7s %10.4f %10.4f %10.4f %9.3f %8.2f %8.1f %5d\n",
                    backend_name(be), loss_names[loss], (long long)a.B,
@@ -771,9 +912,38 @@ int main(int argc, char **argv) {
     }
   }
 
-  for (int c = 0; c < n_ctx; ++c)
+  int any_cpu = 0;
+  for (int c = 0; c < n_ctx; ++c) {
     check(ctxs[c], semcl_set_pointer_checks(ctxs[c], o.pointer_checks), "semcl_set_pointer_checks");
+    semcl_backend_t be = SEMCL_BACKEND_CPU;
+    check(ctxs[c], semcl_get_backend(ctxs[c], &be), "semcl_get_backend");
+    if (be != SEMCL_BACKEND_CPU) continue;
+    any_cpu = 1;
+    if (o.isa >= 0 && semcl_set_cpu_isa(ctxs[c], (semcl_cpu_isa_t)o.isa) != SEMCL_STATUS_SUCCESS) {
+      fprintf(stderr, "%s: --isa %s: %s\n", prog, isa_names[o.isa], semcl_last_error(ctxs[c]));
+      return 2;
+    }
+  }
+  if (any_cpu) {
+    copy_rate = measure_copy_rates();
+    semcl_cpu_isa_t isa = SEMCL_CPU_ISA_SCALAR;
+    for (int c = 0; c < n_ctx; ++c) {
+      semcl_backend_t be = SEMCL_BACKEND_CPU;
+      semcl_get_backend(ctxs[c], &be);
+      if (be == SEMCL_BACKEND_CPU) semcl_get_cpu_isa(ctxs[c], &isa);
+    }
+    fprintf(o.csv ? stderr : stdout,
+            "CPU kernels: %s, scores %s. One-thread copy rate (read+write): %.1f GB/s with "
+            "regular stores (%.2f Gelem/s at 8 bytes), %.1f GB/s with memcpy (%.2f Gelem/s).\n",
+            semcl_cpu_isa_name(isa), dtype_names[o.dtype], copy_rate.regular_gbs,
+            copy_rate.regular_gbs / 8.0, copy_rate.memcpy_gbs, copy_rate.memcpy_gbs / 8.0);
+  }
   if (o.demo) demo(ctxs[0], o.csv ? stderr : stdout);
+  if (o.busy > 0) {
+    start_busy(o.busy);
+    fprintf(stderr, "%s: %d busy competitor process%s running\n", prog, o.busy,
+            o.busy == 1 ? "" : "es");
+  }
   if (o.csv) print_csv_header();
 
   /* number of cases, for progress */

@@ -17,13 +17,15 @@
 extern "C" {
 #include "semcl_internal.h"
 }
-#include "semcl_order.h"
+#include "semcl_row.h"
 
-/* Every row-block kernel runs one canonical row block (SEMCL_ROW_BLOCK rows) per CUDA block
- * with this many threads: thread t owns row t of the block in the per-row phases. */
-#define SEMCL_CUDA_ROW_THREADS SEMCL_ROW_BLOCK
+/* Every kernel runs blocks of this many threads (8 warps). */
+#define SEMCL_CUDA_THREADS 256
+#define SEMCL_CUDA_WARPS (SEMCL_CUDA_THREADS / 32)
 /* Grids are grid-stride loops capped at this many blocks (any GPU is full long before). */
 #define SEMCL_CUDA_MAX_GRID ((int64_t)1 << 22)
+/* Values one warp adds by the tree T in one step (8 per lane, then 5 shuffle levels). */
+#define SEMCL_CUDA_TREE_FANIN 256
 
 extern "C" {
 
@@ -34,60 +36,50 @@ extern "C" {
  * (see cuda_backend.cu). */
 semcl_status_t semcl_cuda_fail(semcl_context *ctx, cudaError_t err, const char *what);
 
-/* ---- workspace layout (bytes; always a multiple of 16) ---------------------------------- */
-/* Row-block partial sums: ctr[blocks] then aux[blocks], fp64. */
-size_t semcl_cuda_block_partials_bytes(int64_t B);
+/* ---- workspace (bytes; an upper bound for every option; a multiple of 16) --------------- */
 size_t semcl_cuda_pos_neg_workspace(int64_t B, int64_t K);
 size_t semcl_cuda_positive_only_workspace(int64_t B);
+/* Room for the row-tile values of `tiles` tiles and the tree's ping-pong level:
+ * 16 * (tiles + ceil(tiles / 256)), each part rounded to 16 bytes. */
+size_t semcl_cuda_tile_tree_bytes(int64_t tiles);
 
 /* ---- launchers: enqueue on `stream`, never synchronise; return a status --------------- */
 semcl_status_t semcl_cuda_pos_neg_launch(semcl_context *ctx, const semcl_problem *p,
                                          void *workspace, cudaStream_t stream);
 semcl_status_t semcl_cuda_positive_only_launch(semcl_context *ctx, const semcl_problem *p,
                                                void *workspace, cudaStream_t stream);
-/* Fixed-order fp64 sum of the row-block partials into loss, loss_ctr, loss_aux (one value
- * each); only for MEAN and SUM. */
-semcl_status_t semcl_cuda_finish_reduction_launch(semcl_context *ctx, const semcl_problem *p,
-                                                  const double *block_ctr,
-                                                  const double *block_aux, int64_t blocks,
-                                                  cudaStream_t stream);
+
+/* The tree T (semcl_fold.h) over `segments` independent runs of values, in place of the runs:
+ * values[s * n + i] (i < n) are reduced by fan-in-256 levels, ping-ponging between `values`
+ * and `spare`, until at most 256 remain per run. Returns (through *out and *n_out) where the
+ * remaining values of run s are: (*out)[s * *n_out + i], i < *n_out. `spare` must hold
+ * segments * ceil(n / 256) values; `values` is overwritten from the second level on. */
+semcl_status_t semcl_cuda_tree_levels(semcl_context *ctx, double2 *values, double2 *spare,
+                                      int64_t segments, int64_t n, double2 **out, int64_t *n_out,
+                                      cudaStream_t stream);
+
+/* The last stage of MEAN and SUM: T over the row-tile values (ctr, aux) in `tiles`
+ * (overwritten) and semcl_reduced_losses into loss, loss_ctr, loss_aux. The aux denominator
+ * is *real_pairs when real_pairs is not NULL (masked pairwise calls: counted on the device),
+ * else aux_denominator. */
+semcl_status_t semcl_cuda_finish_reduction(semcl_context *ctx, const semcl_problem *p,
+                                           const semcl_row_consts *rc, double2 *tiles,
+                                           double2 *spare, int64_t n_tiles, double aux_denominator,
+                                           const unsigned long long *real_pairs,
+                                           cudaStream_t stream);
 
 } /* extern "C" */
 
-/* Launches kernel<<<grid, block, 0, stream>>>(args...) and checks the launch by its own return
- * value (cudaLaunchKernelEx returns the launch's error: bad configuration, no kernel image for
- * the device, too many resources, ...). No cudaGetLastError: an error the caller left pending
- * is neither read nor cleared, and an old one is not mistaken for this launch's. `what` names
- * the kernel in the context message. */
-template <typename... Params, typename... Args>
-static inline semcl_status_t semcl_cuda_launch(semcl_context *ctx, const char *what,
-                                               void (*kernel)(Params...), unsigned grid,
-                                               unsigned block, cudaStream_t stream,
-                                               Args... args) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(grid);
-  config.blockDim = dim3(block);
-  config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  config.attrs = NULL;
-  config.numAttrs = 0;
-  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...);
-  return err == cudaSuccess ? SEMCL_STATUS_SUCCESS : semcl_cuda_fail(ctx, err, what);
-}
-
-#if defined(__CUDACC__)
-#define SEMCL_CUDA_HD static __host__ __device__ __forceinline__
-#else
-#define SEMCL_CUDA_HD static inline
-#endif
-
-SEMCL_CUDA_HD int64_t semcl_cuda_row_blocks(int64_t B) {
-  return (B + SEMCL_ROW_BLOCK - 1) / SEMCL_ROW_BLOCK;
-}
 
 static inline unsigned semcl_cuda_grid(int64_t blocks_needed) {
   if (blocks_needed < 1) blocks_needed = 1;
   return (unsigned)(blocks_needed < SEMCL_CUDA_MAX_GRID ? blocks_needed : SEMCL_CUDA_MAX_GRID);
 }
+
+static inline __host__ __device__ int64_t semcl_cuda_div_up(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+static inline size_t semcl_cuda_round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
 
 #endif /* SEMCL_CUDA_COMMON_H */

@@ -1,8 +1,8 @@
 /*
  * embed_cuda.h — the CUDA side of the embedding calls (not installed): workspace layouts,
  * launchers, the cuBLAS handle of a context. Self-contained on purpose: it needs from the rest
- * of the CUDA backend only semcl_cuda_fail (cuda_backend.cu), so the embedding kernels do not
- * depend on the score-level kernels' headers.
+ * of the CUDA backend only cuda_common.h (semcl_cuda_fail, the grid cap) and, in the kernel
+ * files, cuda_device.cuh's launch macro SEMCL_CUDA_LAUNCH.
  *
  * Every kernel here follows the canonical orders of src/semcl_embed.h (and semcl_fold.h,
  * semcl_row.h) and calls the same SEMCL_FN helpers as the CPU kernels, so per-row negatives and
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cuda_runtime.h>
+#include "cuda_common.h"
 
 #define SEMCL_EMBED_WITH_PROBLEM
 extern "C" {
@@ -28,9 +28,6 @@ extern "C" {
 #define SEMCL_EMBED_REG_LANES 8
 
 extern "C" {
-
-/* Defined in cuda_backend.cu: maps a CUDA error to a status and a message. */
-semcl_status_t semcl_cuda_fail(semcl_context *ctx, cudaError_t err, const char *what);
 
 /* Device workspace bytes of an embedding call (kind: SEMCL_EMBED_KIND_*). */
 size_t semcl_cuda_embed_workspace(int kind, int64_t B, int64_t K, int64_t D);
@@ -74,13 +71,13 @@ typedef struct semcl_embed_scalars {
   const float *grad_upstream;
   int reduction;
   int64_t B;
-  double n_pairs;                      /* B*K (unmasked) */
-  const unsigned long long *n_total;   /* device total of real pairs, or NULL */
+  double n_pairs;                    /* B*K (unmasked) */
+  const unsigned long long *n_total; /* device total of real pairs, or NULL */
 } semcl_embed_scalars;
 
 #if defined(__CUDACC__)
-static __device__ __forceinline__ semcl_row_consts semcl_embed_row_consts(
-    const semcl_embed_scalars &s) {
+static __device__ __forceinline__ semcl_row_consts
+semcl_embed_row_consts(const semcl_embed_scalars &s) {
   semcl_row_consts rc;
   rc.lambda = s.lambda;
   rc.grad_scale = s.grad_scale;
@@ -106,23 +103,9 @@ static inline semcl_embed_scalars semcl_embed_scalars_of(const semcl_embed_probl
   return s;
 }
 
-/* Launches kernel<<<grid, block, 0, stream>>>(args...) and checks the launch by its own return
- * value (no cudaGetLastError: the caller's pending error is neither read nor cleared). */
-template <typename... Params, typename... Args>
-static inline semcl_status_t semcl_embed_launch(semcl_context *ctx, const char *what,
-                                                void (*kernel)(Params...), int64_t grid,
-                                                unsigned block, cudaStream_t stream,
-                                                Args... args) {
-  const int64_t max_grid = (int64_t)1 << 30;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3((unsigned)(grid < 1 ? 1 : (grid > max_grid ? max_grid : grid)));
-  config.blockDim = dim3(block);
-  config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  config.attrs = NULL;
-  config.numAttrs = 0;
-  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...);
-  return err == cudaSuccess ? SEMCL_STATUS_SUCCESS : semcl_cuda_fail(ctx, err, what);
+/* A launch's grid: its grid-stride loops cover any count, capped like the loss kernels'. */
+static inline int64_t semcl_embed_grid(int64_t blocks) {
+  return blocks < 1 ? 1 : (blocks > SEMCL_CUDA_MAX_GRID ? SEMCL_CUDA_MAX_GRID : blocks);
 }
 
 static inline size_t semcl_embed_round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }

@@ -8,6 +8,7 @@
 #ifndef SEMCL_EMBED_DEVICE_CUH
 #define SEMCL_EMBED_DEVICE_CUH
 
+#include "cuda_device.cuh" /* SEMCL_CUDA_LAUNCH */
 #include "embed_cuda.h"
 
 #define SEMCL_EMBED_FULL_MASK 0xffffffffu

@@ -14,8 +14,8 @@
 
 /* in_*[0..n) -> out_*[g] = T(group g), groups of TREE_GROUP. */
 __global__ void __launch_bounds__(TREE_THREADS)
-    embed_tree_level_kernel(const double *in_ctr, const double *in_aux, int64_t n,
-                            double *out_ctr, double *out_aux) {
+    embed_tree_level_kernel(const double *in_ctr, const double *in_aux, int64_t n, double *out_ctr,
+                            double *out_aux) {
   __shared__ double s_ctr[TREE_GROUP], s_aux[TREE_GROUP];
   const int64_t groups = (n + TREE_GROUP - 1) / TREE_GROUP;
   for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
@@ -73,9 +73,9 @@ extern "C" semcl_status_t semcl_cuda_embed_reduce(semcl_context *ctx, const semc
   for (int64_t n = p->B; n > 1; n = (n + TREE_GROUP - 1) / TREE_GROUP) {
     const int64_t groups = (n + TREE_GROUP - 1) / TREE_GROUP;
     double *out_ctr = next, *out_aux = next + groups;
-    const semcl_status_t st =
-        semcl_embed_launch(ctx, "launching the tree over rows", embed_tree_level_kernel, groups,
-                           TREE_THREADS, stream, in_ctr, in_aux, n, out_ctr, out_aux);
+    const semcl_status_t st = SEMCL_CUDA_LAUNCH(
+        ctx, "launching the tree over rows", embed_tree_level_kernel, semcl_embed_grid(groups),
+        TREE_THREADS, stream, in_ctr, in_aux, n, out_ctr, out_aux);
     if (st != SEMCL_STATUS_SUCCESS) return st;
     in_ctr = out_ctr;
     in_aux = out_aux;
@@ -87,7 +87,8 @@ extern "C" semcl_status_t semcl_cuda_embed_reduce(semcl_context *ctx, const semc
   if (err == cudaSuccess)
     err = cudaMemcpyAsync(sums + 1, in_aux, sizeof(double), cudaMemcpyDeviceToDevice, stream);
   if (err != cudaSuccess) return semcl_cuda_fail(ctx, err, "gathering the row sums");
-  return semcl_embed_launch(ctx, "launching the reduced losses", embed_reduced_losses_kernel, 1,
-                            32, stream, (const double *)sums, p->lambda, (int)p->reduction,
-                            p->B, total, n_pairs, p->loss, p->loss_ctr, p->loss_aux);
+  return SEMCL_CUDA_LAUNCH(ctx, "launching the reduced losses", embed_reduced_losses_kernel,
+                           semcl_embed_grid(1), 32, stream, (const double *)sums, p->lambda,
+                           (int)p->reduction, p->B, total, n_pairs, p->loss, p->loss_ctr,
+                           p->loss_aux);
 }

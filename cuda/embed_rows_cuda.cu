@@ -68,17 +68,18 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_chunks_kernel(embed_r
     if (M == 0 && a.want_user)
       for (int64_t d = lane; d < D; d += 32) acc_mem[d] = 0.0f;
     const float pos = semcl_embed_score(
-        a.s.scale, __shfl_sync(SEMCL_EMBED_FULL_MASK,
-                               semcl_embed_fold(M > 0 ? semcl_embed_lane_dot<R>(u, a.item_pos + b * D, lane, D)
-                                                      : semcl_embed_lane_dot_any(u_row, a.item_pos + b * D, lane, D)),
-                               0));
+        a.s.scale,
+        __shfl_sync(
+            SEMCL_EMBED_FULL_MASK,
+            semcl_embed_fold(M > 0 ? semcl_embed_lane_dot<R>(u, a.item_pos + b * D, lane, D)
+                                   : semcl_embed_lane_dot_any(u_row, a.item_pos + b * D, lane, D)),
+            0));
     const float y = a.y[b];
     const float ns = semcl_neg_sign(y);
     const int64_t n_real = a.counts ? a.counts[b] : K;
-    const double coef =
-        a.want_h ? semcl_embed_neg_coef(&rc, semcl_row_upstream(&rc, b), row_weight(a, b), y,
-                                        n_real, a.s.scale)
-                 : 0.0;
+    const double coef = a.want_h ? semcl_embed_neg_coef(&rc, semcl_row_upstream(&rc, b),
+                                                        row_weight(a, b), y, n_real, a.s.scale)
+                                 : 0.0;
     const int64_t limit = semcl_embed_limit(a.neg_count, b, K);
     const uint8_t *mask = a.neg_mask ? a.neg_mask + b * K : NULL;
     const float *negs = a.item_neg + b * K * D;
@@ -171,8 +172,8 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_finish_kernel(embed_r
       semcl_embed_pos_neg_row_end(&rc, b, a.s.scale, raw, a.y[b], row_weight(a, b),
                                   row_pos_weight(a, b), a.counts ? a.counts[b] : a.K, sp_total,
                                   sg_total, a.bwd, none ? a.loss + b : NULL,
-                                  none ? a.loss_ctr + b : NULL, none ? a.loss_aux + b : NULL,
-                                  &hr, &hp, &ctr_leaf, &aux_leaf);
+                                  none ? a.loss_ctr + b : NULL, none ? a.loss_aux + b : NULL, &hr,
+                                  &hp, &ctr_leaf, &aux_leaf);
       a.leaf_ctr[b] = ctr_leaf;
       a.leaf_aux[b] = aux_leaf;
     }
@@ -210,9 +211,8 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_positive_only_kernel(
       double ctr_leaf, aux_leaf;
       semcl_embed_positive_only_row_end(&rc, b, a.s.scale, raw, pos, a.y[b], row_weight(a, b),
                                         row_pos_weight(a, b), a.bwd, none ? a.loss + b : NULL,
-                                        none ? a.loss_ctr + b : NULL,
-                                        none ? a.loss_aux + b : NULL, &hr, &hp, &ctr_leaf,
-                                        &aux_leaf);
+                                        none ? a.loss_ctr + b : NULL, none ? a.loss_aux + b : NULL,
+                                        &hr, &hp, &ctr_leaf, &aux_leaf);
       a.leaf_ctr[b] = ctr_leaf;
       a.leaf_aux[b] = aux_leaf;
     }
@@ -258,9 +258,9 @@ extern "C" semcl_status_t semcl_cuda_embed_count(semcl_context *ctx, const semcl
                                                  cudaStream_t stream) {
   const cudaError_t err = cudaMemsetAsync(total, 0, sizeof *total, stream);
   if (err != cudaSuccess) return semcl_cuda_fail(ctx, err, "clearing the count of real negatives");
-  return semcl_embed_launch(ctx, "launching the count of real negatives", embed_count_kernel,
-                            (p->B + 7) / 8, SEMCL_EMBED_BLOCK, stream, p->B, p->K, p->neg_mask,
-                            p->neg_count, p->pos_index, counts, total);
+  return SEMCL_CUDA_LAUNCH(ctx, "launching the count of real negatives", embed_count_kernel,
+                           semcl_embed_grid((p->B + 7) / 8), SEMCL_EMBED_BLOCK, stream, p->B, p->K,
+                           p->neg_mask, p->neg_count, p->pos_index, counts, total);
 }
 
 /* ---- workspace and launch ------------------------------------------------------------------- */
@@ -277,7 +277,8 @@ static rows_layout rows_layout_of(int kind, int64_t B, int64_t K, int64_t D) {
   l.counts = 0;
   l.total = l.counts + semcl_embed_round16((size_t)B * sizeof(int64_t));
   l.partials = l.total + 16;
-  l.leaves = l.partials + semcl_embed_round16((size_t)(B * chunks) * (size_t)(2 + D) * sizeof(float));
+  l.leaves =
+      l.partials + semcl_embed_round16((size_t)(B * chunks) * (size_t)(2 + D) * sizeof(float));
   l.levels = l.leaves + semcl_embed_round16((size_t)B * 2 * sizeof(double));
   l.bytes = l.levels + semcl_cuda_embed_tree_bytes(B);
   return l;
@@ -293,21 +294,27 @@ typedef void (*chunks_kernel_fn)(embed_rows_args);
 static chunks_kernel_fn chunks_kernel_for(int64_t D) {
   const int64_t lanes = (D + 31) / 32;
   switch (lanes) {
-    case 1: return embed_chunks_kernel<1>;
-    case 2: return embed_chunks_kernel<2>;
+    case 1:
+      return embed_chunks_kernel<1>;
+    case 2:
+      return embed_chunks_kernel<2>;
     case 3:
-    case 4: return embed_chunks_kernel<4>;
+    case 4:
+      return embed_chunks_kernel<4>;
     case 5:
     case 6:
     case 7:
-    case 8: return embed_chunks_kernel<8>;
-    default: return embed_chunks_kernel<0>;
+    case 8:
+      return embed_chunks_kernel<8>;
+    default:
+      return embed_chunks_kernel<0>;
   }
 }
 
 extern "C" semcl_status_t semcl_cuda_embed_launch(semcl_context *ctx, const semcl_embed_problem *p,
                                                   void *workspace, cudaStream_t stream) {
-  if (p->kind == SEMCL_EMBED_KIND_SHARED) return semcl_cuda_shared_launch(ctx, p, workspace, stream);
+  if (p->kind == SEMCL_EMBED_KIND_SHARED)
+    return semcl_cuda_shared_launch(ctx, p, workspace, stream);
   const rows_layout l = rows_layout_of(p->kind, p->B, p->K, p->D);
   char *ws = (char *)workspace;
   int64_t *counts = (int64_t *)(ws + l.counts);
@@ -349,18 +356,18 @@ extern "C" semcl_status_t semcl_cuda_embed_launch(semcl_context *ctx, const semc
   a.leaf_aux = a.leaf_ctr + p->B;
   const int64_t row_blocks = (p->B + 7) / 8; /* 8 warps per block, a row each */
   if (p->kind == SEMCL_EMBED_KIND_PER_ROW) {
-    st = semcl_embed_launch(ctx, "launching the per-row negatives' pass", chunks_kernel_for(p->D),
-                            (p->B * a.chunks + 7) / 8, SEMCL_EMBED_BLOCK, stream, a);
+    st = SEMCL_CUDA_LAUNCH(ctx, "launching the per-row negatives' pass", chunks_kernel_for(p->D),
+                           semcl_embed_grid((p->B * a.chunks + 7) / 8), SEMCL_EMBED_BLOCK, stream,
+                           a);
     if (st == SEMCL_STATUS_SUCCESS)
-      st = semcl_embed_launch(ctx, "launching the per-row epilogue", embed_finish_kernel,
-                              row_blocks, SEMCL_EMBED_BLOCK, stream, a);
+      st = SEMCL_CUDA_LAUNCH(ctx, "launching the per-row epilogue", embed_finish_kernel,
+                             semcl_embed_grid(row_blocks), SEMCL_EMBED_BLOCK, stream, a);
   } else {
-    st = semcl_embed_launch(ctx, "launching the positive-only pass", embed_positive_only_kernel,
-                            row_blocks, SEMCL_EMBED_BLOCK, stream, a);
+    st = SEMCL_CUDA_LAUNCH(ctx, "launching the positive-only pass", embed_positive_only_kernel,
+                           semcl_embed_grid(row_blocks), SEMCL_EMBED_BLOCK, stream, a);
   }
   if (st != SEMCL_STATUS_SUCCESS || p->reduction == SEMCL_REDUCTION_NONE) return st;
-  return semcl_cuda_embed_reduce(ctx, p, a.leaf_ctr, a.leaf_aux, (double *)(ws + l.levels),
-                                 masked ? total : NULL,
-                                 p->kind == SEMCL_EMBED_KIND_PER_ROW ? a.s.n_pairs : (double)p->B,
-                                 stream);
+  return semcl_cuda_embed_reduce(
+      ctx, p, a.leaf_ctr, a.leaf_aux, (double *)(ws + l.levels), masked ? total : NULL,
+      p->kind == SEMCL_EMBED_KIND_PER_ROW ? a.s.n_pairs : (double)p->B, stream);
 }

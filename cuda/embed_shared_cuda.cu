@@ -30,9 +30,9 @@ typedef struct shared_args {
   const int64_t *counts;
   semcl_embed_scalars s;
   int bwd, want_g;
-  float *S;            /* (rows, N): U N^T in, G out */
-  float *chunk_sums;   /* (rows, chunks, 2) */
-  float *hr, *hp;      /* (rows) */
+  float *S;          /* (rows, N): U N^T in, G out */
+  float *chunk_sums; /* (rows, chunks, 2) */
+  float *hr, *hp;    /* (rows) */
   float *loss, *loss_ctr, *loss_aux;
   float *grad_user, *grad_item_raw, *grad_item_pos;
   double *leaf_ctr, *leaf_aux; /* (B) */
@@ -88,7 +88,8 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) shared_row_end_kernel(share
   const semcl_row_consts rc = semcl_embed_row_consts(a.s);
   const int64_t D = a.D;
   const int none = a.s.reduction == SEMCL_ROW_NONE;
-  for (int64_t i = (((int64_t)blockIdx.x * blockDim.x) + threadIdx.x) >> 5; i < a.rows; i += warps) {
+  for (int64_t i = (((int64_t)blockIdx.x * blockDim.x) + threadIdx.x) >> 5; i < a.rows;
+       i += warps) {
     const int64_t b = a.r0 + i;
     const float *u = a.user + b * D;
     const float raw =
@@ -103,8 +104,8 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) shared_row_end_kernel(share
       double sp_total, sg_total, ctr_leaf, aux_leaf;
       semcl_tree_stream_finish(&s, &sp_total, &sg_total);
       const float pw = a.pos_weight ? a.pos_weight[a.pos_weight_count == 1 ? 0 : b] : 1.0f;
-      semcl_embed_pos_neg_row_end(&rc, b, a.s.scale, raw, a.y[b], a.weight ? a.weight[b] : 1.0f,
-                                  pw, a.counts ? a.counts[b] : a.N, sp_total, sg_total, a.bwd,
+      semcl_embed_pos_neg_row_end(&rc, b, a.s.scale, raw, a.y[b], a.weight ? a.weight[b] : 1.0f, pw,
+                                  a.counts ? a.counts[b] : a.N, sp_total, sg_total, a.bwd,
                                   none ? a.loss + b : NULL, none ? a.loss_ctr + b : NULL,
                                   none ? a.loss_aux + b : NULL, &hr, &hp, &ctr_leaf, &aux_leaf);
       a.leaf_ctr[b] = ctr_leaf;
@@ -221,23 +222,23 @@ extern "C" semcl_status_t semcl_cuda_shared_launch(semcl_context *ctx, const sem
     a.rows = p->B - r0 < R ? p->B - r0 : R;
     const int rows = (int)a.rows;
     const float *U = a.user + r0 * D;
-    st = semcl_embed_cublas_gemm(ctx, handle, tf32, 'T', 'N', N, rows, D, 1.0f, pool, D, U, D,
-                                 0.0f, a.S, N);
+    st = semcl_embed_cublas_gemm(ctx, handle, tf32, 'T', 'N', N, rows, D, 1.0f, pool, D, U, D, 0.0f,
+                                 a.S, N);
     if (st == SEMCL_STATUS_SUCCESS)
-      st = semcl_embed_launch(ctx, "launching the shared pool's loss pass", shared_loss_kernel,
-                              (a.rows * a.chunks + 7) / 8, SEMCL_EMBED_BLOCK, stream, a);
+      st = SEMCL_CUDA_LAUNCH(ctx, "launching the shared pool's loss pass", shared_loss_kernel,
+                             semcl_embed_grid((a.rows * a.chunks + 7) / 8), SEMCL_EMBED_BLOCK,
+                             stream, a);
     if (st == SEMCL_STATUS_SUCCESS)
-      st = semcl_embed_launch(ctx, "launching the shared pool's row epilogue",
-                              shared_row_end_kernel, (a.rows + 7) / 8, SEMCL_EMBED_BLOCK, stream,
-                              a);
+      st = SEMCL_CUDA_LAUNCH(ctx, "launching the shared pool's row epilogue", shared_row_end_kernel,
+                             semcl_embed_grid((a.rows + 7) / 8), SEMCL_EMBED_BLOCK, stream, a);
     if (st == SEMCL_STATUS_SUCCESS && p->grad_user) {
-      st = semcl_embed_cublas_gemm(ctx, handle, tf32, 'N', 'N', D, rows, N, p->score_scale, pool,
-                                   D, a.S, N, 0.0f, a.grad_user + r0 * D, D);
+      st = semcl_embed_cublas_gemm(ctx, handle, tf32, 'N', 'N', D, rows, N, p->score_scale, pool, D,
+                                   a.S, N, 0.0f, a.grad_user + r0 * D, D);
       if (st == SEMCL_STATUS_SUCCESS)
-        st = semcl_embed_launch(ctx, "launching the shared pool's grad_user epilogue",
-                                shared_user_kernel, (a.rows * a.D + SEMCL_EMBED_BLOCK - 1) /
-                                                        SEMCL_EMBED_BLOCK,
-                                SEMCL_EMBED_BLOCK, stream, a);
+        st = SEMCL_CUDA_LAUNCH(
+            ctx, "launching the shared pool's grad_user epilogue", shared_user_kernel,
+            semcl_embed_grid((a.rows * a.D + SEMCL_EMBED_BLOCK - 1) / SEMCL_EMBED_BLOCK),
+            SEMCL_EMBED_BLOCK, stream, a);
     }
     if (st == SEMCL_STATUS_SUCCESS && p->grad_item_neg)
       st = semcl_embed_cublas_gemm(ctx, handle, tf32, 'N', 'T', D, N, rows, p->score_scale, U, D,

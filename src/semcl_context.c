@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_count.h"
 #include "cpu/embed_kernels.h"
 #include "cpu/thread_pool.h"
 #include "semcl_internal.h"
@@ -31,10 +31,7 @@ const char *semcl_last_error(const semcl_context *ctx) {
 }
 
 int semcl_effective_threads(const semcl_context *ctx) {
-  if (ctx->threads > 0) return ctx->threads;
-  const long online = sysconf(_SC_NPROCESSORS_ONLN);
-  if (online < 1) return 1;
-  return online > SEMCL_MAX_THREADS ? SEMCL_MAX_THREADS : (int)online;
+  return ctx->threads > 0 ? ctx->threads : semcl_cpu_count();
 }
 
 /* note = prefix + detail, truncated to the note's capacity. */
@@ -104,9 +101,9 @@ semcl_status_t semcl_create(semcl_context **out, semcl_backend_t backend) {
 
 void semcl_destroy(semcl_context *ctx) {
   if (!ctx) return;
+  semcl_pool_destroy(ctx->pool);
   if (ctx->own_workspace) ctx->ops->buffer_free(ctx, ctx->own_workspace);
   if (ctx->ops->release) ctx->ops->release(ctx);
-  semcl_pool_destroy(ctx->pool);
   free(ctx);
 }
 

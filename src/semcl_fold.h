@@ -23,8 +23,9 @@
  * The tree T over n values v[0..n) (n >= 1):
  *    T(v[0..n)) = v[0]                          if n == 1
  *               = T(v[0..h)) + T(v[h..n))       otherwise, h = the largest power of two < n.
- * Equivalently (what semcl_tree_sum_inplace runs):  for w = 1, 2, 4, ... while w < n:
+ * Equivalently:  for w = 1, 2, 4, ... while w < n:
  *    v[i] = v[i] + v[i+w]  for i = 0, 2w, 4w, ... with i + w < n;   the sum is v[0].
+ * (semcl_tree_sum_inplace adds the same pairs, packing each level's sums to the front.)
  * Equivalently again: pad v with -0.0 up to the next power of two and add neighbours pairwise,
  * level by level (x + (-0.0) == x for every x, so the padding changes no bit). Every aligned
  * block v[m*2^k .. (m+1)*2^k) that lies inside [0, n) is a node of T, so T can be computed
@@ -61,10 +62,16 @@ SEMCL_FN int semcl_fold_width(int64_t len) {
   return width;
 }
 
-/* T(v[0..n)) computed in place (v is overwritten); n >= 1. */
+/* T(v[0..n)) computed in place (v is overwritten); n >= 1. Level by level: neighbours are
+ * added and the sums packed to the front (an odd last value moves up alone, as if paired with
+ * the -0.0 padding), which is the tree T and lets the loop vectorise. */
 SEMCL_FN double semcl_tree_sum_inplace(double *v, int64_t n) {
-  for (int64_t w = 1; w < n; w *= 2)
-    for (int64_t i = 0; i + w < n; i += 2 * w) v[i] = v[i] + v[i + w];
+  while (n > 1) {
+    const int64_t half = n / 2;
+    for (int64_t i = 0; i < half; ++i) v[i] = v[2 * i] + v[2 * i + 1];
+    if (n & 1) v[half] = v[n - 1];
+    n = half + (n & 1);
+  }
   return v[0];
 }
 

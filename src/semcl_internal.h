@@ -64,10 +64,12 @@ typedef struct semcl_backend_ops {
                                          int64_t K, int64_t D, size_t *bytes);
 } semcl_backend_ops;
 
+struct semcl_pool; /* src/cpu/thread_pool.h */
+
 struct semcl_context {
   semcl_backend_t backend;
   const semcl_backend_ops *ops;
-  int threads; /* 0 = all online cores */
+  int threads;             /* 0 = the CPUs this process may use (semcl_cpu_count) */
   semcl_cpu_isa_t cpu_isa; /* the CPU kernels' instruction-set level */
   struct CUstream_st *stream;
   /* Workspace: the context's own (owned) or the caller's (borrowed). */
@@ -123,7 +125,8 @@ typedef struct semcl_region {
 semcl_status_t semcl_check_regions(semcl_context *ctx, const char *fn, const semcl_region *regions,
                                    int count, const char *inplace_rule);
 
-/* The CPU thread count to use for this call (resolves 0 to the online core count). */
+/* The CPU thread count to use for this call (resolves 0 to semcl_cpu_count(): the affinity
+ * mask and the cgroup CPU quota). */
 int semcl_effective_threads(const semcl_context *ctx);
 
 /* Workspace of at least `bytes` in the backend's memory space: the caller's if one was set

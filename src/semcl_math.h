@@ -152,6 +152,21 @@ SEMCL_FN void semcl_bce_with_logits(float x, float y, float *loss, float *dloss_
   semcl_bce_with_logits_pw(x, y, 1.0f, loss, dloss_dx);
 }
 
+/* expm1(v) for |v| <= 1/2: Taylor to v^9 (truncation below 2e-10 relative), Horner with fmaf.
+ * Used only where the argument is a small difference of scores (loss 1's gradient). */
+SEMCL_FN float semcl_expm1_small(float v) {
+  float p = 2.7557319e-6f; /* 1/9! */
+  p = fmaf(p, v, 2.4801587e-5f);
+  p = fmaf(p, v, 1.9841270e-4f);
+  p = fmaf(p, v, 1.3888889e-3f);
+  p = fmaf(p, v, 8.3333333e-3f);
+  p = fmaf(p, v, 4.1666667e-2f);
+  p = fmaf(p, v, 1.6666667e-1f);
+  p = fmaf(p, v, 0.5f);
+  p = fmaf(p, v, 1.0f);
+  return p * v;
+}
+
 /* exp(a) for a <= 0 (NaN propagates) in fp64: same scheme as semcl_exp_nonpos, with a
  * degree-13 Taylor polynomial (truncation < 5e-18 on |r| <= ln2/2). Used only for O(B) row
  * terms that cancel (loss 1's grad_raw), where fp32 would leave nothing but rounding error. */

@@ -38,6 +38,12 @@
 #define SEMCL_ROW_SUM 1
 #define SEMCL_ROW_NONE 2
 
+/* neg_count[b] clamped to [0, K] (the documented meaning of out-of-range counts): the
+ * negatives 0 .. limit-1 of the row may be real. */
+SEMCL_FN int64_t semcl_clamp_count(int32_t count, int64_t K) {
+  return count < 0 ? 0 : ((int64_t)count > K ? K : (int64_t)count);
+}
+
 /* The call's scalars, as every row's epilogue needs them. */
 typedef struct semcl_row_consts {
   float lambda;
@@ -61,9 +67,10 @@ SEMCL_FN double semcl_row_ctr_scale(const semcl_row_consts *c, double g) {
   return c->reduction == SEMCL_ROW_MEAN ? g / (double)c->B : g;
 }
 
-/* Pairwise loss: the denominator D of row b's pairwise gradients (N for MEAN, else n). */
-SEMCL_FN double semcl_pos_neg_denominator(const semcl_row_consts *c, int64_t n) {
-  return c->reduction == SEMCL_ROW_MEAN ? c->N : (double)n;
+/* Pairwise loss: the denominator D of row b's pairwise gradients (N for MEAN, else n). Counts
+ * are passed as doubles (exact below 2^53) so that loops over rows vectorise. */
+SEMCL_FN double semcl_pos_neg_denominator(const semcl_row_consts *c, double n) {
+  return c->reduction == SEMCL_ROW_MEAN ? c->N : n;
 }
 
 /* Pairwise loss: c = g * w * lambda * ns, the numerator of every pairwise gradient of row b. */
@@ -91,11 +98,11 @@ SEMCL_FN float semcl_pos_neg_grad_neg(double coef, float sigmoid) {
 
 /* Pairwise loss, row b's loss values from its BCE (fp32) and softplus total: the per-sample
  * BCE and pairwise terms (for NONE) and the pairwise leaf. */
-SEMCL_FN void semcl_pos_neg_row_values(const semcl_row_consts *c, float w, int64_t n,
+SEMCL_FN void semcl_pos_neg_row_values(const semcl_row_consts *c, float w, double n,
                                        float ctr, double softplus_total, double *ctr_term,
                                        double *row_mean, double *aux_leaf) {
   *ctr_term = (double)w * (double)ctr;
-  *row_mean = n > 0 ? (double)w * (softplus_total / (double)n) : 0.0;
+  *row_mean = n > 0 ? (double)w * (softplus_total / n) : 0.0;
   *aux_leaf = n > 0 ? (c->reduction == SEMCL_ROW_MEAN ? (double)w * softplus_total : *row_mean)
                     : 0.0;
 }
@@ -111,7 +118,7 @@ SEMCL_FN void semcl_row_losses(float lambda, double ctr_term, double aux_term, f
 /* Pairwise loss, row b's gradients of score_raw and score_pos (fp32) from g (its upstream),
  * dBCE/dx and the sigmoid total. */
 SEMCL_FN void semcl_pos_neg_row_grads(const semcl_row_consts *c, double g, float w,
-                                      float neg_sign, int64_t n, float dctr,
+                                      float neg_sign, double n, float dctr,
                                       double sigmoid_total, float *grad_raw, float *grad_pos) {
   *grad_raw = (float)((semcl_row_ctr_scale(c, g) * (double)w) * (double)dctr);
   const double d = semcl_pos_neg_denominator(c, n);
@@ -132,11 +139,12 @@ SEMCL_FN void semcl_pos_neg_finish_row(const semcl_row_consts *c, int64_t b, flo
   float ctr, dctr;
   semcl_bce_with_logits_pw(raw, y, pw, &ctr, &dctr);
   double ctr_term, row_mean;
-  semcl_pos_neg_row_values(c, w, n, ctr, softplus_total, &ctr_term, &row_mean, aux_leaf);
+  semcl_pos_neg_row_values(c, w, (double)n, ctr, softplus_total, &ctr_term, &row_mean,
+                           aux_leaf);
   if (loss) semcl_row_losses(c->lambda, ctr_term, row_mean, loss, loss_ctr, loss_aux);
   if (grad_raw_f32 || grad_pos_f32) {
     float graw, gpos;
-    semcl_pos_neg_row_grads(c, semcl_row_upstream(c, b), w, semcl_neg_sign(y), n, dctr,
+    semcl_pos_neg_row_grads(c, semcl_row_upstream(c, b), w, semcl_neg_sign(y), (double)n, dctr,
                             sigmoid_total, &graw, &gpos);
     if (grad_raw_f32) *grad_raw_f32 = graw;
     if (grad_pos_f32) *grad_pos_f32 = gpos;
@@ -167,25 +175,75 @@ SEMCL_FN void semcl_positive_only_grads(double s, float lambda, float score_raw,
   *grad_pos = (float)(-s * aux_part);
 }
 
+/* Positive-only loss, row b, in fp32 with a few fp64 operations: the BCE and auxiliary terms
+ * and (want_grads) both gradients, scaled by s. Returns 0 when the gradients are accurate,
+ * 1 when the caller must form them with semcl_positive_only_grads instead (fp64 throughout).
+ *
+ * For hard labels grad_raw = s*G with G = lambda*sigmoid(t) - pw*sigmoid(u) (y = 1, u = -x)
+ * or sigmoid(u) - lambda*sigmoid(t) (y = 0, u = x), t = ns*(pos - x). The two sigmoids are close
+ * when t is close to u, so the difference D = sigmoid(t) - sigmoid(u) is formed from
+ * v = u - t = sign*(pos - 2x) without cancellation: D = -sigmoid(t)*sigmoid(-u)*expm1(v)
+ * (exact identity), and G = (lambda - pw)*sigmoid(u) + lambda*D (y = 1) or
+ * (1 - lambda)*sigmoid(u) - lambda*D (y = 0), combined in fp64. That is used for |v| <= 1/2; for
+ * larger |v| the sigmoids differ and G is their fp64 combination directly. Either way, when the
+ * two fp64 terms still cancel to less than 1/8 of their size (or anything is not finite, or the
+ * label is soft), the row takes the fp64 path: the result is then accurate to about 1e-6
+ * relative in every case. */
+SEMCL_FN int semcl_positive_only_row_fast(double s, float lambda, float x, float pos, float y,
+                                          float pw, int want_grads, float *ctr, float *aux,
+                                          float *grad_raw, float *grad_pos) {
+  float dctr_unused;
+  semcl_bce_with_logits_pw(x, y, pw, ctr, &dctr_unused);
+  const float ns = semcl_neg_sign(y);
+  const float t = ns * (pos - x);
+  float sigmoid_t;
+  semcl_softplus_sigmoid(t, aux, &sigmoid_t);
+  if (!want_grads) return 0;
+  const int hard = y == 1.0f || y == 0.0f;
+  const float u = y == 1.0f ? -x : x;
+  /* sigmoid(u) and sigmoid(-u) from one exp (the BCE's, recomputed: cheap next to a branch) */
+  const float e = semcl_exp_nonpos(-fabsf(u));
+  const float r = 1.0f / (1.0f + e);
+  const float sig_u = u >= 0.0f ? r : e * r;
+  const float sig_minus_u = u >= 0.0f ? e * r : r;
+  const float v = -ns * (pos - 2.0f * x);
+  const int small = fabsf(v) <= 0.5f;
+  const float d = -(sigmoid_t * sig_minus_u) * semcl_expm1_small(small ? v : 0.0f);
+  const double lam = (double)lambda;
+  double term_a, term_b;
+  if (y == 1.0f) {
+    term_a = small ? (lam - (double)pw) * (double)sig_u : -(double)pw * (double)sig_u;
+    term_b = small ? lam * (double)d : lam * (double)sigmoid_t;
+  } else {
+    term_a = small ? (1.0 - lam) * (double)sig_u : (double)sig_u;
+    term_b = small ? -lam * (double)d : -lam * (double)sigmoid_t;
+  }
+  const double g = term_a + term_b;
+  *grad_raw = (float)(s * g);
+  *grad_pos = (float)(-s * (lam * (double)(-ns)) * (double)sigmoid_t);
+  const double size = fabs(term_a) + fabs(term_b);
+  const int accurate = hard && fabs(g) * 8.0 >= size && size <= 1e300 && fabs(g) <= 1e300 &&
+                       fabsf(x) <= 3.0e38f && fabsf(pos) <= 3.0e38f;
+  return !accurate;
+}
+
 /* Positive-only loss, row b: per-sample outputs (NONE), gradients, leaves. */
 SEMCL_FN void semcl_positive_only_finish_row(const semcl_row_consts *c, int64_t b, float raw,
                                              float pos, float y, float w, float pw,
                                              float *loss, float *loss_ctr, float *loss_aux,
                                              float *grad_raw_f32, float *grad_pos_f32,
                                              double *ctr_leaf, double *aux_leaf) {
-  float ctr, unused_dctr, aux, unused_sigmoid; /* the gradients are formed in fp64 */
-  semcl_bce_with_logits_pw(raw, y, pw, &ctr, &unused_dctr);
-  semcl_softplus_sigmoid(semcl_neg_sign(y) * (pos - raw), &aux, &unused_sigmoid);
+  const int grads = grad_raw_f32 || grad_pos_f32;
+  const double s = grads ? semcl_row_ctr_scale(c, semcl_row_upstream(c, b)) * (double)w : 0.0;
+  float ctr, aux, graw = 0.0f, gpos = 0.0f; /* zeros: gcc cannot see grads set them */
+  if (semcl_positive_only_row_fast(s, c->lambda, raw, pos, y, pw, grads, &ctr, &aux, &graw,
+                                   &gpos))
+    semcl_positive_only_grads(s, c->lambda, raw, pos, y, pw, &graw, &gpos);
   const double ctr_term = (double)w * (double)ctr;
   const double aux_term = (double)w * (double)aux;
   if (loss) semcl_row_losses(c->lambda, ctr_term, aux_term, loss, loss_ctr, loss_aux);
-  if (grad_raw_f32 || grad_pos_f32) {
-    const double s = semcl_row_ctr_scale(c, semcl_row_upstream(c, b)) * (double)w;
-    float graw, gpos;
-    semcl_positive_only_grads(s, c->lambda, raw, pos, y, pw, &graw, &gpos);
-    if (grad_raw_f32) *grad_raw_f32 = graw;
-    if (grad_pos_f32) *grad_pos_f32 = gpos;
-  }
+  if (grad_raw_f32) *grad_raw_f32 = graw;
+  if (grad_pos_f32) *grad_pos_f32 = gpos;
   *ctr_leaf = ctr_term;
   *aux_leaf = aux_term;
 }

@@ -1,7 +1,7 @@
 /*
  * semcl — fused semantic-consistency losses for recommender training.
  *
- * Two losses (see README.md and SPEC): for a batch of B samples with logits
+ * Two losses (see README.md and docs/losses.md): for a batch of B samples with logits
  * score_raw[B], score_pos[B], labels y[B] (float in [0,1]) and sign_b = 2*y_b - 1:
  *
  *   positive-only:  L = mean_b BCE(score_raw_b, y_b)
@@ -133,9 +133,21 @@ SEMCL_API semcl_status_t semcl_get_backend(const semcl_context *ctx, semcl_backe
  * With ctx == NULL it returns a fixed text about the NULL context. */
 SEMCL_API const char *semcl_last_error(const semcl_context *ctx);
 
-/* CPU worker threads for this context: 1..1024, or 0 for the number of online cores
- * (the default). Results are bitwise identical for every thread count. On a CUDA context the
- * value is stored and has no effect. */
+/* CPU threads for this context's calls, counting the calling thread: 1..1024, or 0 (the
+ * default) for the number of CPUs this process may use: the CPUs in its affinity mask
+ * (taskset, cpusets), capped by its cgroup's CPU quota rounded up (cgroup v2 cpu.max, v1
+ * cpu.cfs_quota_us), both as they are when the call runs (the quota is read once per process).
+ * Results are bitwise identical for every thread count. On a CUDA context the value is stored
+ * and has no effect.
+ *
+ * The worker threads (count - 1) belong to the context: the first call with enough work to
+ * split starts them, they sleep between calls and semcl_destroy joins them. Small calls run on
+ * the calling thread alone. Workers block all signals, so the program's signal handlers run
+ * on its own threads. If a worker thread cannot be created (a low `ulimit -u`, an
+ * address-space limit), the call runs with the threads that exist, down to the calling
+ * thread alone, with the same results; a later call tries again. After fork(), a context
+ * inherited by the child keeps working there: its first call starts new workers in the child
+ * (the parent's pool is left untouched, a few hundred bytes). */
 SEMCL_API semcl_status_t semcl_set_threads(semcl_context *ctx, int threads);
 SEMCL_API semcl_status_t semcl_get_threads(const semcl_context *ctx, int *threads);
 

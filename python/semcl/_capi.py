@@ -14,7 +14,7 @@ import threading
 __all__ = [
     "SemclError", "SemclValueError", "SemclBackendUnavailable", "SemclMemoryError",
     "library", "library_path", "version", "has_cuda_build", "call", "context",
-    "STATUS", "BACKEND_CPU", "BACKEND_CUDA", "REDUCTIONS",
+    "STATUS", "BACKEND_CPU", "BACKEND_CUDA", "REDUCTIONS", "DTYPES", "Options",
 ]
 
 # ---- enums (numeric values are part of the ABI) ------------------------------------------
@@ -36,6 +36,21 @@ STATUS = {
 }
 BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA = 0, 1, 2
 REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
+DTYPES = {"float32": 0, "bfloat16": 1, "float16": 2}  # semcl_dtype_t
+
+
+class Options(ctypes.Structure):
+    """semcl_options (include/semcl/semcl.h). The library refuses a struct_size other than its
+    own sizeof(semcl_options), so a layout drift shows up as an error, not as misread fields."""
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("dtype", ctypes.c_int),             # semcl_dtype_t
+        ("neg_mask", ctypes.c_void_p),       # const uint8_t * (B, K)
+        ("neg_count", ctypes.c_void_p),      # const int32_t * (B)
+        ("weight", ctypes.c_void_p),         # const float * (B)
+        ("pos_weight", ctypes.c_void_p),     # const float * (pos_weight_count)
+        ("pos_weight_count", ctypes.c_int64),
+    ]
 
 
 # ---- exceptions ------------------------------------------------------------------------------
@@ -126,6 +141,11 @@ def _declare(lib):
        vp, i64, i64, vp, vp, vp, vp, f32, ci, vp, vp, vp)
     _c(lib.semcl_pos_neg_forward_backward, ci,
        vp, i64, i64, vp, vp, vp, vp, f32, ci, f32, vp, vp, vp, vp, vp, vp, vp)
+    opts = ctypes.POINTER(Options)
+    _c(lib.semcl_positive_only_ex, ci,
+       vp, i64, vp, vp, vp, f32, ci, opts, f32, vp, vp, vp, vp, vp, vp)
+    _c(lib.semcl_pos_neg_ex, ci,
+       vp, i64, i64, vp, vp, vp, vp, f32, ci, opts, f32, vp, vp, vp, vp, vp, vp, vp)
 
 
 def library():

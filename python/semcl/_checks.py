@@ -1,15 +1,16 @@
 """Argument checks of the public semcl.torch functions: every message names the argument.
 
 They run before any tensor is touched by the library and turn the user's arguments into the
-canonical form the implementations take: contiguous (B,) score vectors, a (B, K) negatives
-matrix, float32 (B,) labels, a float lambda and a reduction name. All of it is plain tensor
+canonical form the implementations take: contiguous (B,) score vectors and a (B, K) negatives
+matrix of one score dtype, float32 (B,) labels, a float lambda and a reduction name (the
+optional keywords: _options.py). All of it is plain tensor
 metadata and Python, so torch.compile traces through it without a graph break."""
 import numbers
 
 import torch
 
 from . import _capi
-from ._dtypes import check_score_dtype
+from ._dtypes import check_score_dtype, common_score_dtype
 
 _FLT_MAX = 3.4028234663852886e38
 _LABEL_INT_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
@@ -125,3 +126,10 @@ def flat(t, B):
 
 def contiguous(t):
     return t if t.is_contiguous() else t.contiguous()
+
+
+def promote_scores(*scores):
+    """The (checked) scores converted to their common dtype (_dtypes.common_score_dtype); a
+    score already in it is returned as is."""
+    dtype = common_score_dtype(*scores)
+    return tuple(t.to(dtype) for t in scores)

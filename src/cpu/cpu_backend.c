@@ -10,9 +10,17 @@ static size_t workspace_bytes(semcl_loss_kind_t kind, int64_t B, int64_t K, int 
                                     : semcl_cpu_positive_only_workspace(B, threads);
 }
 
+/* The thread count of a call: 1 for calls too small to share (without reading the CPU count:
+ * a system call), else the context's setting. */
+static int call_threads(const semcl_context *ctx, semcl_loss_kind_t kind, int64_t B, int64_t K) {
+  const int parallel = kind == SEMCL_LOSS_POS_NEG ? semcl_cpu_pos_neg_parallel(B, K)
+                                                  : semcl_cpu_positive_only_parallel(B);
+  return parallel ? semcl_effective_threads(ctx) : 1;
+}
+
 static semcl_status_t cpu_workspace_size(const semcl_context *ctx, semcl_loss_kind_t kind,
                                          int64_t B, int64_t K, size_t *bytes) {
-  *bytes = workspace_bytes(kind, B, K, semcl_effective_threads(ctx));
+  *bytes = workspace_bytes(kind, B, K, call_threads(ctx, kind, B, K));
   return SEMCL_STATUS_SUCCESS;
 }
 
@@ -28,7 +36,7 @@ static void host_free(semcl_context *ctx, void *ptr) {
 
 static semcl_status_t cpu_run(semcl_context *ctx, const semcl_problem *p) {
   /* Read once: the workspace size and the kernel's split must agree on it. */
-  const int threads = semcl_effective_threads(ctx);
+  const int threads = call_threads(ctx, p->kind, p->B, p->K);
   void *workspace = NULL;
   semcl_status_t st = semcl_acquire_workspace(ctx, workspace_bytes(p->kind, p->B, p->K, threads),
                                               host_alloc, host_free, &workspace);

@@ -6,8 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(SEMCL_CPU_X86)
+#include <cpuid.h>
+#endif
+
 #include "cpu_kernels.h"
 #include "embed_kernels.h"
+
+#if defined(SEMCL_CPU_X86)
+/* F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c".
+ * Its register state is the AVX state, which __builtin_cpu_supports("avx2") has checked. */
+static int cpu_has_f16c(void) {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+  return (ecx & bit_F16C) != 0;
+}
+#endif
 
 int semcl_cpu_isa_supported(semcl_cpu_isa_t isa) {
   switch (isa) {
@@ -15,8 +29,7 @@ int semcl_cpu_isa_supported(semcl_cpu_isa_t isa) {
 #if defined(SEMCL_CPU_X86)
     /* __builtin_cpu_supports also checks that the OS saves the vector registers (XCR0). */
     case SEMCL_CPU_ISA_AVX2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case SEMCL_CPU_ISA_AVX512:
       return semcl_cpu_isa_supported(SEMCL_CPU_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&

@@ -37,11 +37,6 @@ typedef struct semcl_cpu_kernels {
   void (*count_rows)(const semcl_problem *p, int64_t first, int64_t n, int64_t *counts);
 } semcl_cpu_kernels;
 
-/* neg_count[b] clamped to [0, K] (the documented meaning of out-of-range counts). */
-static inline int64_t semcl_clamp_count(int32_t count, int64_t K) {
-  return count < 0 ? 0 : ((int64_t)count > K ? K : (int64_t)count);
-}
-
 extern const semcl_cpu_kernels semcl_cpu_kernels_scalar;
 #if defined(SEMCL_CPU_X86)
 extern const semcl_cpu_kernels semcl_cpu_kernels_avx2;
@@ -59,6 +54,10 @@ const semcl_cpu_kernels *semcl_cpu_kernels_for(semcl_cpu_isa_t isa);
 /* Drivers: bytes of host workspace for a call with `threads` threads (an upper bound for every
  * option), and the run itself (cannot fail). */
 size_t semcl_cpu_pos_neg_workspace(int64_t B, int64_t K, int threads);
+/* Whether a call of these sizes is big enough to use more than the calling thread (smaller
+ * calls never look at the thread count: no system call, no pool). */
+int semcl_cpu_pos_neg_parallel(int64_t B, int64_t K);
+int semcl_cpu_positive_only_parallel(int64_t B);
 size_t semcl_cpu_positive_only_workspace(int64_t B, int threads);
 void semcl_cpu_pos_neg(semcl_context *ctx, const semcl_problem *p, int threads, void *workspace);
 void semcl_cpu_positive_only(semcl_context *ctx, const semcl_problem *p, int threads,

@@ -80,13 +80,12 @@ SIMD_INLINE vf v_log1p_unit(vf e) {
 
 /* semcl_softplus_sigmoid; the sigmoid (and its division) only when want_sigmoid. */
 SIMD_INLINE void v_softplus_sigmoid(vf t, vf *sp, vf *sg, const int want_sigmoid) {
-  const vf zero = vf_zero();
   const vf e = v_exp_nonpos(vf_neg_abs(t));
-  *sp = vf_add(vf_select(vf_gt(t, zero), t, zero), v_log1p_unit(e));
+  *sp = vf_add(vf_max0(t), v_log1p_unit(e));
   if (want_sigmoid) {
     const vf one = vf_set1(1.0f);
     const vf r = vf_div(one, vf_add(one, e));
-    *sg = vf_select(vf_ge(t, zero), r, vf_mul(e, r));
+    *sg = vf_select(vf_ge(t, vf_zero()), r, vf_mul(e, r));
   }
 }
 
@@ -187,17 +186,23 @@ SIMD_INLINE void chunk_body(const row_args *ra, int64_t begin, int64_t len, floa
                             const int coef64) {
   vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
   for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
+  const row_args local = *ra; /* a copy: the gradient stores cannot alias it */
   const vf pos = vf_set1(ra->pos), neg_sign = vf_set1(ra->neg_sign), coef = vf_set1(ra->coef);
-  int64_t off = 0;
-  for (; off + SEMCL_LANES <= len; off += SEMCL_LANES) {
-#pragma GCC unroll 32
-    for (int a = 0; a < LANE_VECTORS; ++a)
-      chunk_vector(ra, begin + off + a * SIMD_W, SIMD_W, &acc_sp[a], &acc_sg[a], pos, neg_sign,
-                   coef, dt, mask, bwd, coef64);
+  /* The lanes are independent sums, so one accumulator at a time walks the whole groups of 32
+   * terms (only two accumulators live: no spills; the chunk stays in L1 across the passes). */
+  const int64_t whole = len / SEMCL_LANES * SEMCL_LANES;
+  for (int a = 0; a < LANE_VECTORS; ++a) {
+    vf sp = acc_sp[a], sg = acc_sg[a];
+    for (int64_t off = 0; off < whole; off += SEMCL_LANES)
+      chunk_vector(&local, begin + off + a * SIMD_W, SIMD_W, &sp, &sg, pos, neg_sign, coef, dt,
+                   mask, bwd, coef64);
+    acc_sp[a] = sp;
+    acc_sg[a] = sg;
   }
+  const int64_t off = whole;
   for (int a = 0; a < LANE_VECTORS && off + a * SIMD_W < len; ++a) {
     const int64_t left = len - off - a * SIMD_W;
-    chunk_vector(ra, begin + off + a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
+    chunk_vector(&local, begin + off + a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
                  &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, coef64);
   }
   int vectors = semcl_fold_width(len) / SIMD_W;
@@ -265,13 +270,30 @@ static void store_scores_f32(void *base, int64_t first, const float *v, int64_t 
   }
 }
 
+/* T over a sub-tile's leaves (semcl_fold.h), level by level through a second buffer so that
+ * each level is one vectorisable loop; the same pairs as semcl_tree_sum_inplace. */
+static double tree_sum_tile(double *v, int n) {
+  double tmp[ROW_TILE / 2 + 1];
+  double *from = v, *to = tmp;
+  while (n > 1) {
+    const int half = n / 2;
+    for (int i = 0; i < half; ++i) to[i] = from[2 * i] + from[2 * i + 1];
+    if (n & 1) to[half] = from[n - 1];
+    n = half + (n & 1);
+    double *swap = from;
+    from = to;
+    to = swap;
+  }
+  return from[0];
+}
+
 /* The per-row data of a sub-tile of m rows, gathered by simple loops over rows (which the
  * compiler vectorises at this file's instruction-set level). */
 typedef struct tile_rows {
   float raw[ROW_TILE], pos[ROW_TILE], y[ROW_TILE], neg_sign[ROW_TILE];
   float w[ROW_TILE], pw[ROW_TILE], coef[ROW_TILE];
   double g[ROW_TILE], coef64[ROW_TILE];
-  int64_t count[ROW_TILE];
+  double count[ROW_TILE]; /* real negatives (exact below 2^53): loops over them vectorise */
   double sp_total[ROW_TILE], sg_total[ROW_TILE];
 } tile_rows;
 
@@ -292,9 +314,9 @@ static void gather_rows(const semcl_cpu_call *c, int64_t first, int m, tile_rows
     for (int i = 0; i < m; ++i) t->pw[i] = p->pos_weight ? p->pos_weight[0] : 1.0f;
   for (int i = 0; i < m; ++i) t->g[i] = semcl_row_upstream(&c->rc, first + i);
   if (c->counts)
-    memcpy(t->count, c->counts + first, (size_t)m * sizeof(int64_t));
+    for (int i = 0; i < m; ++i) t->count[i] = (double)c->counts[first + i];
   else
-    for (int i = 0; i < m; ++i) t->count[i] = p->K;
+    for (int i = 0; i < m; ++i) t->count[i] = (double)p->K;
 }
 
 /* The pairwise gradient coefficients of the tile's rows (fp64, and fp32 where it fits); 0
@@ -383,6 +405,62 @@ static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, 
   store_scores_f32(p->grad_neg, first, grad_row, m, p->dtype);
 }
 
+/* Short rows (1 < K < SEMCL_LANES): every lane holds at most one term, so a row is a few
+ * vectors folded in registers, and the tile's rows run in one loop (no call per row). A row
+ * whose gradient coefficient needs fp64 takes the chunk path. */
+SIMD_INLINE void rows_short_body(const semcl_problem *p, int64_t first, int m, tile_rows *t,
+                                 const int dt, const int mask, const int bwd) {
+  const int64_t K = p->K;
+  const int filled = (int)((K + SIMD_W - 1) / SIMD_W); /* vectors that hold terms */
+  for (int i = 0; i < m; ++i) {
+    row_args ra;
+    row_args_of(p, t, i, first + i, bwd, &ra);
+    if (bwd && semcl_neg_coef_needs_f64(ra.coef64)) {
+      run_row(p, t, i, first + i, bwd);
+      continue;
+    }
+    const vf pos = vf_set1(ra.pos), neg_sign = vf_set1(ra.neg_sign), coef = vf_set1(ra.coef);
+    /* All 32 lanes, the unused ones +0: constant indices keep them in registers, and the full
+     * fold gives the bits of the short fold (adding +0 to sums of non-negative terms). */
+    vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
+#pragma GCC unroll 32
+    for (int a = 0; a < LANE_VECTORS; ++a) {
+      acc_sp[a] = acc_sg[a] = vf_zero();
+      if (a < filled) {
+        const int64_t left = K - (int64_t)a * SIMD_W;
+        chunk_vector(&ra, (int64_t)a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
+                     &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, 0);
+      }
+    }
+    t->sp_total[i] = (double)vf_fold(acc_sp, LANE_VECTORS);
+    t->sg_total[i] = bwd ? (double)vf_fold(acc_sg, LANE_VECTORS) : 0.0;
+  }
+}
+
+typedef void (*rows_short_fn)(const semcl_problem *p, int64_t first, int m, tile_rows *t);
+#define SHORT_VARIANT(dt, mask, bwd)                                                        \
+  static void KERNEL(rows_short_##dt##_##mask##_##bwd)(const semcl_problem *p, int64_t first, \
+                                                       int m, tile_rows *t) {               \
+    rows_short_body(p, first, m, t, dt, mask, bwd);                                         \
+  }
+#define SHORT_VARIANTS_DT(dt) \
+  SHORT_VARIANT(dt, 0, 0)     \
+  SHORT_VARIANT(dt, 0, 1)     \
+  SHORT_VARIANT(dt, 1, 0)     \
+  SHORT_VARIANT(dt, 1, 1)     \
+  SHORT_VARIANT(dt, 2, 0)     \
+  SHORT_VARIANT(dt, 2, 1)     \
+  SHORT_VARIANT(dt, 3, 0)     \
+  SHORT_VARIANT(dt, 3, 1)
+SHORT_VARIANTS_DT(0)
+SHORT_VARIANTS_DT(1)
+SHORT_VARIANTS_DT(2)
+#define SHORT_ROW(dt, mask) \
+  {KERNEL(rows_short_##dt##_##mask##_0), KERNEL(rows_short_##dt##_##mask##_1)}
+#define SHORT_DT(dt) {SHORT_ROW(dt, 0), SHORT_ROW(dt, 1), SHORT_ROW(dt, 2), SHORT_ROW(dt, 3)}
+/* [dtype][mask kind][forward, backward] */
+static const rows_short_fn KERNEL(short_table)[3][4][2] = {SHORT_DT(0), SHORT_DT(1), SHORT_DT(2)};
+
 /* Row epilogue of a sub-tile (semcl_row.h, in loops over rows): per-sample outputs, grad_raw,
  * grad_pos, leaves. */
 static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const tile_rows *t,
@@ -435,13 +513,14 @@ static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t
       row_coefficients(c, m, bwd && p->grad_neg, &t);
       if (p->K == 1) {
         run_rows_k1(c, tile, m, bwd, &t);
+      } else if (p->K < SEMCL_LANES) {
+        KERNEL(short_table)[p->dtype][mask_kind(p)][bwd](p, tile, m, &t);
       } else {
         for (int i = 0; i < m; ++i) run_row(p, &t, i, tile + i, bwd);
       }
     }
     finish_rows(c, tile, m, &t, ctr_leaf, aux_leaf);
-    semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
-                           semcl_tree_sum_inplace(aux_leaf, m));
+    semcl_tree_stream_push(&rows, tree_sum_tile(ctr_leaf, m), tree_sum_tile(aux_leaf, m));
   }
   semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
 }
@@ -472,17 +551,40 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
   const semcl_problem *p = c->p;
   const int grads = p->grad_raw || p->grad_pos;
   tile_rows t;
-  float ctr[ROW_TILE], aux[ROW_TILE], unused[ROW_TILE];
+  float ctr[ROW_TILE], aux[ROW_TILE];
   double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
   semcl_tree_stream rows;
   semcl_tree_stream_init(&rows);
   for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
     const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
     gather_rows(c, tile, m, &t);
-    for (int i = 0; i < m; ++i)
-      semcl_bce_with_logits_pw(t.raw[i], t.y[i], t.pw[i], &ctr[i], &unused[i]);
-    for (int i = 0; i < m; ++i)
-      semcl_softplus_sigmoid(t.neg_sign[i] * (t.pos[i] - t.raw[i]), &aux[i], &unused[i]);
+    float graw[ROW_TILE], gpos[ROW_TILE];
+    double s[ROW_TILE];
+    int slow[ROW_TILE];
+    if (!grads) {
+      for (int i = 0; i < m; ++i) s[i] = 0.0;
+    } else if (p->reduction == SEMCL_REDUCTION_NONE) { /* g per row, no division */
+      for (int i = 0; i < m; ++i) s[i] = semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i];
+    } else { /* one g for the call: its scale once */
+      const double scale = semcl_row_ctr_scale(&c->rc, t.g[0]);
+      for (int i = 0; i < m; ++i) s[i] = scale * (double)t.w[i];
+    }
+    /* fp32 for every row (vectorised), then the fp64 path for the few rows that need it */
+    if (grads) /* two loops: the forward-only one computes no gradient work */
+      for (int i = 0; i < m; ++i)
+        slow[i] = semcl_positive_only_row_fast(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i],
+                                               t.pw[i], 1, &ctr[i], &aux[i], &graw[i], &gpos[i]);
+    else
+      for (int i = 0; i < m; ++i)
+        slow[i] = semcl_positive_only_row_fast(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i],
+                                               t.pw[i], 0, &ctr[i], &aux[i], &graw[i], &gpos[i]);
+    int any_slow = 0;
+    for (int i = 0; i < m; ++i) any_slow |= slow[i];
+    if (grads && any_slow)
+      for (int i = 0; i < m; ++i)
+        if (slow[i])
+          semcl_positive_only_grads(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i], t.pw[i],
+                                    &graw[i], &gpos[i]);
     for (int i = 0; i < m; ++i) {
       ctr_leaf[i] = (double)t.w[i] * (double)ctr[i];
       aux_leaf[i] = (double)t.w[i] * (double)aux[i];
@@ -491,17 +593,9 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
       for (int i = 0; i < m; ++i)
         semcl_row_losses(c->rc.lambda, ctr_leaf[i], aux_leaf[i], &p->loss[tile + i],
                          &p->loss_ctr[tile + i], &p->loss_aux[tile + i]);
-    if (grads) {
-      float graw[ROW_TILE], gpos[ROW_TILE];
-      for (int i = 0; i < m; ++i)
-        semcl_positive_only_grads(semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i],
-                                  c->rc.lambda, t.raw[i], t.pos[i], t.y[i], t.pw[i], &graw[i],
-                                  &gpos[i]);
-      if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
-      if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
-    }
-    semcl_tree_stream_push(&rows, semcl_tree_sum_inplace(ctr_leaf, m),
-                           semcl_tree_sum_inplace(aux_leaf, m));
+    if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
+    if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
+    semcl_tree_stream_push(&rows, tree_sum_tile(ctr_leaf, m), tree_sum_tile(aux_leaf, m));
   }
   semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
 }

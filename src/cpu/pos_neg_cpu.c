@@ -29,9 +29,11 @@ typedef struct plan {
   int64_t chunk_groups; /* chunk tasks per row */
 } plan;
 
+int semcl_cpu_pos_neg_parallel(int64_t B, int64_t K) { return B * K >= SMALL_CALL_TERMS; }
+
 static plan make_plan(int64_t B, int64_t K, int threads) {
   plan pl;
-  pl.threads = (B * K < SMALL_CALL_TERMS) ? 1 : threads;
+  pl.threads = semcl_cpu_pos_neg_parallel(B, K) ? threads : 1;
   int64_t r = 1;
   while (r * 2 * K <= TASK_TERMS) r *= 2;
   pl.rows_per_task = r;

@@ -13,6 +13,8 @@
 
 static int64_t tasks_of(int64_t B) { return (B + TASK_ROWS - 1) / TASK_ROWS; }
 
+int semcl_cpu_positive_only_parallel(int64_t B) { return B >= SMALL_CALL_ROWS; }
+
 size_t semcl_cpu_positive_only_workspace(int64_t B, int threads) {
   (void)threads;
   return (size_t)tasks_of(B) * 2 * sizeof(double);
@@ -42,6 +44,7 @@ void semcl_cpu_positive_only(semcl_context *ctx, const semcl_problem *p, int thr
   j.call.rc = semcl_cpu_row_consts(p, (double)p->B);
   j.task_ctr = (double *)workspace;
   j.task_aux = j.task_ctr + tasks;
-  semcl_pool_run(&ctx->pool, p->B < SMALL_CALL_ROWS ? 1 : threads, tasks, rows_task, &j);
+  semcl_pool_run(&ctx->pool, semcl_cpu_positive_only_parallel(p->B) ? threads : 1, tasks,
+                 rows_task, &j);
   semcl_cpu_finish_reduction(p, &j.call.rc, j.task_ctr, j.task_aux, tasks, (double)p->B);
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core_util.h"
+#include "raw_enums.h"
 
 namespace {
 
@@ -77,12 +78,11 @@ TEST(BadArgumentsGlobal, StatusNamesAndStringsAreNeverNull) {
     for (const std::string &t : texts) EXPECT_NE(t, semcl_status_string(st)) << s;
     texts.push_back(semcl_status_string(st));
   }
-  for (int s : {-1, 14, 99, INT_MAX, INT_MIN}) {
-    const semcl_status_t st = (semcl_status_t)s;
-    ASSERT_NE(semcl_status_name(st), nullptr) << s;
-    EXPECT_STREQ(semcl_status_name(st), "SEMCL_STATUS_UNKNOWN") << s;
-    ASSERT_NE(semcl_status_string(st), nullptr) << s;
-    EXPECT_GT(std::strlen(semcl_status_string(st)), 0u) << s;
+  for (int s : {-1, 14, 99, INT_MAX, INT_MIN}) {  // out of range: made in C (raw_enums.h)
+    ASSERT_NE(semcl_status_name(semcl_test_raw_status(s)), nullptr) << s;
+    EXPECT_STREQ(semcl_status_name(semcl_test_raw_status(s)), "SEMCL_STATUS_UNKNOWN") << s;
+    ASSERT_NE(semcl_status_string(semcl_test_raw_status(s)), nullptr) << s;
+    EXPECT_GT(std::strlen(semcl_status_string(semcl_test_raw_status(s))), 0u) << s;
   }
 }
 
@@ -97,7 +97,7 @@ TEST(BadArgumentsGlobal, CreateRefusesBadArgumentsAndSetsContextToNull) {
   semcl_context *dummy = reinterpret_cast<semcl_context *>(&dummy);  // any non-NULL value
   for (int b : {-1, 3, 7, INT_MAX}) {
     semcl_context *ctx = dummy;
-    EXPECT_EQ(semcl_create(&ctx, (semcl_backend_t)b), SEMCL_STATUS_INVALID_ENUM) << b;
+    EXPECT_EQ(semcl_create(&ctx, semcl_test_raw_backend(b)), SEMCL_STATUS_INVALID_ENUM) << b;
     EXPECT_EQ(ctx, nullptr) << b;
   }
   semcl_destroy(nullptr);  // a no-op
@@ -164,13 +164,15 @@ const char *EntryName(Entry e) {
 bool Pairwise(Entry e) { return e == kPosNegFwd || e == kPosNegFwdBwd; }
 bool Backward(Entry e) { return e == kPosOnlyFwdBwd || e == kPosNegFwdBwd; }
 
-// Every argument of every loss entry point (unused ones are ignored by Invoke).
+// Every argument of every loss entry point (unused ones are ignored by Invoke). The reduction
+// is an int, so that it can hold the out-of-range values of UnknownReduction (C++ may not keep
+// them in the enum type: raw_enums.h).
 struct Call {
   semcl_context *ctx = nullptr;
   int64_t B = 0, K = 0;
   const float *score_raw = nullptr, *score_pos = nullptr, *score_neg = nullptr, *y = nullptr;
   float lambda = 1.0f;
-  semcl_reduction_t reduction = SEMCL_REDUCTION_NONE;
+  int reduction = SEMCL_REDUCTION_NONE;
   float grad_scale = 1.0f;
   const float *grad_upstream = nullptr;
   float *loss = nullptr, *loss_ctr = nullptr, *loss_aux = nullptr;
@@ -181,19 +183,22 @@ semcl_status_t Invoke(Entry e, const Call &c) {
   switch (e) {
     case kPosOnlyFwd:
       return semcl_positive_only_forward(c.ctx, c.B, c.score_raw, c.score_pos, c.y, c.lambda,
-                                         c.reduction, c.loss, c.loss_ctr, c.loss_aux);
+                                         semcl_test_raw_reduction(c.reduction), c.loss,
+                                         c.loss_ctr, c.loss_aux);
     case kPosOnlyFwdBwd:
       return semcl_positive_only_forward_backward(
-          c.ctx, c.B, c.score_raw, c.score_pos, c.y, c.lambda, c.reduction, c.grad_scale,
-          c.grad_upstream, c.loss, c.loss_ctr, c.loss_aux, c.grad_raw, c.grad_pos);
+          c.ctx, c.B, c.score_raw, c.score_pos, c.y, c.lambda,
+          semcl_test_raw_reduction(c.reduction), c.grad_scale, c.grad_upstream, c.loss,
+          c.loss_ctr, c.loss_aux, c.grad_raw, c.grad_pos);
     case kPosNegFwd:
       return semcl_pos_neg_forward(c.ctx, c.B, c.K, c.score_raw, c.score_pos, c.score_neg, c.y,
-                                   c.lambda, c.reduction, c.loss, c.loss_ctr, c.loss_aux);
+                                   c.lambda, semcl_test_raw_reduction(c.reduction), c.loss,
+                                   c.loss_ctr, c.loss_aux);
     case kPosNegFwdBwd:
       return semcl_pos_neg_forward_backward(
-          c.ctx, c.B, c.K, c.score_raw, c.score_pos, c.score_neg, c.y, c.lambda, c.reduction,
-          c.grad_scale, c.grad_upstream, c.loss, c.loss_ctr, c.loss_aux, c.grad_raw, c.grad_pos,
-          c.grad_neg);
+          c.ctx, c.B, c.K, c.score_raw, c.score_pos, c.score_neg, c.y, c.lambda,
+          semcl_test_raw_reduction(c.reduction), c.grad_scale, c.grad_upstream, c.loss,
+          c.loss_ctr, c.loss_aux, c.grad_raw, c.grad_pos, c.grad_neg);
   }
   return SEMCL_STATUS_INTERNAL_ERROR;
 }
@@ -432,7 +437,7 @@ TEST_P(BadArguments, UnknownReduction) {
     for (int bad : {3, -1, 1000, INT_MIN}) {
       SCOPED_TRACE("reduction " + std::to_string(bad));
       Call c = Valid(e);
-      c.reduction = (semcl_reduction_t)bad;
+      c.reduction = bad;
       ExpectRefused(e, c, SEMCL_STATUS_INVALID_ENUM, {"reduction"});
     }
 }
@@ -584,10 +589,38 @@ TEST_P(BadArguments, Threads) {
   }
 }
 
+TEST_P(BadArguments, CpuIsa) {
+  semcl_cpu_isa_t isa = SEMCL_CPU_ISA_SCALAR;
+  EXPECT_EQ(semcl_set_cpu_isa(nullptr, SEMCL_CPU_ISA_SCALAR), SEMCL_STATUS_NULL_CONTEXT);
+  EXPECT_EQ(semcl_get_cpu_isa(nullptr, &isa), SEMCL_STATUS_NULL_CONTEXT);
+  ClearError(ctx_);
+  EXPECT_EQ(semcl_get_cpu_isa(ctx_, nullptr), SEMCL_STATUS_NULL_POINTER);
+  EXPECT_TRUE(ContainsWord(semcl_last_error(ctx_), "isa")) << semcl_last_error(ctx_);
+  ASSERT_EQ(semcl_set_cpu_isa(ctx_, SEMCL_CPU_ISA_SCALAR), SEMCL_STATUS_SUCCESS);
+  for (int bad : {-1, 3, 99, INT_MIN, INT_MAX}) {  // out of range: made in C (raw_enums.h)
+    SCOPED_TRACE(bad);
+    ClearError(ctx_);
+    EXPECT_EQ(semcl_set_cpu_isa(ctx_, semcl_test_raw_cpu_isa(bad)), SEMCL_STATUS_INVALID_ENUM);
+    EXPECT_TRUE(ContainsWord(semcl_last_error(ctx_), "isa")) << semcl_last_error(ctx_);
+    ASSERT_EQ(semcl_get_cpu_isa(ctx_, &isa), SEMCL_STATUS_SUCCESS);
+    EXPECT_EQ(isa, SEMCL_CPU_ISA_SCALAR);  // unchanged
+    EXPECT_STREQ(semcl_cpu_isa_name(semcl_test_raw_cpu_isa(bad)), "unknown");
+  }
+  ExpectAccepted(kPosNegFwdBwd, Valid(kPosNegFwdBwd));  // the context still works
+}
+
+TEST(BadArgumentsGlobal, UnknownDtypeHasNoSize) {
+  EXPECT_EQ(semcl_dtype_size(SEMCL_DTYPE_FLOAT32), 4u);
+  EXPECT_EQ(semcl_dtype_size(SEMCL_DTYPE_BFLOAT16), 2u);
+  EXPECT_EQ(semcl_dtype_size(SEMCL_DTYPE_FLOAT16), 2u);
+  for (int bad : {-1, 3, 7, INT_MIN, INT_MAX})  // out of range: made in C (raw_enums.h)
+    EXPECT_EQ(semcl_dtype_size(semcl_test_raw_dtype(bad)), 0u) << bad;
+}
+
 TEST_P(BadArguments, BackendAndStream) {
-  semcl_backend_t b = (semcl_backend_t)77;
+  semcl_backend_t b = SEMCL_BACKEND_AUTO;  // never a context's backend: the untouched value
   EXPECT_EQ(semcl_get_backend(nullptr, &b), SEMCL_STATUS_NULL_CONTEXT);
-  EXPECT_EQ((int)b, 77);
+  EXPECT_EQ(b, SEMCL_BACKEND_AUTO);
   ClearError(ctx_);
   EXPECT_EQ(semcl_get_backend(ctx_, nullptr), SEMCL_STATUS_NULL_POINTER);
   EXPECT_TRUE(ContainsWord(semcl_last_error(ctx_), "backend")) << semcl_last_error(ctx_);
@@ -647,7 +680,7 @@ TEST_P(BadArguments, WorkspaceSizeQuery) {
                  std::to_string(c.k));
     bytes = sentinel;
     ClearError(ctx_);
-    EXPECT_EQ(semcl_get_workspace_size(ctx_, (semcl_loss_kind_t)c.kind, c.b, c.k, &bytes),
+    EXPECT_EQ(semcl_get_workspace_size(ctx_, semcl_test_raw_loss_kind(c.kind), c.b, c.k, &bytes),
               c.status);
     EXPECT_EQ(bytes, sentinel);  // nothing written on error
     EXPECT_TRUE(ContainsWord(semcl_last_error(ctx_), c.word)) << semcl_last_error(ctx_);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core_util.h"
+#include "raw_enums.h"
 #include "typed_buffer.h"
 
 namespace {
@@ -504,6 +505,57 @@ TEST_P(Options, SixteenBitCallsAreTheFp32CallOnWidenedScores) {
         }
 }
 
+// Gradients that overflow fp32 (huge weights and grad_scale) are +-inf, and a NaN score gives
+// NaN gradients: in 16 bits they must stay the same infinity and a NaN (narrowing must not take
+// an infinity for a NaN, nor the reverse). The finite values are checked above.
+TEST_P(Options, SixteenBitGradientsKeepInfinitiesAndNaN) {
+  std::mt19937_64 rng(87);
+  for (semcl_dtype_t dt : {SEMCL_DTYPE_BFLOAT16, SEMCL_DTYPE_FLOAT16})
+    for (bool pairwise : {false, true}) {
+      const int64_t B = 40;
+      OptProblem op;
+      op.p = RandomProblem(rng, pairwise, B, 21, 3.0, false);
+      op.p.reduction = SEMCL_REDUCTION_SUM;
+      op.p.grad_scale = 1e6f;
+      op.weight.assign((size_t)B, 3e38f);
+      op.p.raw[7] = NAN;
+      if (pairwise) op.p.neg[3 * op.p.K + 5] = NAN;
+      for (float &x : op.p.raw) x = From16(dt, Round16(dt, x));
+      for (float &x : op.p.pos) x = From16(dt, Round16(dt, x));
+      for (float &x : op.p.neg) x = From16(dt, Round16(dt, x));
+      OptProblem f32 = op;
+      op.dtype = dt;
+      SCOPED_TRACE(std::string(dt == SEMCL_DTYPE_BFLOAT16 ? "bf16" : "fp16") +
+                   (pairwise ? " pairwise" : " positive-only"));
+      const RunOut h = RunEx(ctx_, op), f = RunEx(ctx_, f32);
+      ASSERT_EQ(h.r.status, SEMCL_STATUS_SUCCESS) << h.r.error;
+      ASSERT_EQ(f.r.status, SEMCL_STATUS_SUCCESS) << f.r.error;
+      const uint16_t inf16 = dt == SEMCL_DTYPE_BFLOAT16 ? 0x7f80 : 0x7c00;
+      int plus_inf = 0, minus_inf = 0, nans = 0;
+      auto check = [&](const char *what, const std::vector<uint16_t> &got,
+                       const std::vector<float> &fp32) {
+        ASSERT_EQ(got.size(), fp32.size()) << what;
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (std::isnan(fp32[i])) {
+            ++nans;
+            EXPECT_GT(got[i] & 0x7fff, inf16) << what << "[" << i << "]: NaN became 0x"
+                                              << std::hex << got[i];
+          } else if (std::isinf(fp32[i])) {
+            ++(fp32[i] > 0 ? plus_inf : minus_inf);
+            EXPECT_EQ(got[i], (uint16_t)(fp32[i] > 0 ? inf16 : inf16 | 0x8000))
+                << what << "[" << i << "]: " << fp32[i] << " became 0x" << std::hex << got[i];
+          }
+        }
+      };
+      check("grad_raw", h.graw16, f.r.grad_raw);
+      check("grad_pos", h.gpos16, f.r.grad_pos);
+      check("grad_neg", h.gneg16, f.r.grad_neg);
+      EXPECT_GT(plus_inf, 0);  // the inputs do produce both infinities and NaN
+      EXPECT_GT(minus_inf, 0);
+      EXPECT_GT(nans, 0);
+    }
+}
+
 TEST_P(Options, SixteenBitInPlaceGradNeg) {
   for (semcl_dtype_t dt : {SEMCL_DTYPE_BFLOAT16, SEMCL_DTYPE_FLOAT16}) {
     std::mt19937_64 rng(86);
@@ -615,7 +667,7 @@ TEST_P(BadOptions, AreRefusedAndWriteNothing) {
   }
   {
     semcl_options o = base;
-    o.dtype = (semcl_dtype_t)7;
+    semcl_test_set_raw_dtype(&o, 7);  // out of range: written in C (raw_enums.h)
     cases.push_back({"dtype", SEMCL_STATUS_INVALID_ENUM, o, "dtype"});
   }
   {

@@ -14,6 +14,33 @@ foreach(_semcl_t IN ITEMS test_finite_difference test_random_shapes test_determi
   semcl_add_isa_runs(${_semcl_t})
 endforeach()
 
+# ---- the CPU thread runtime, tested from the inside -----------------------------------------
+# Its two sources compiled once more, into the tests that call them directly, with the hook
+# that lets a test make pthread_create fail (SEMCL_POOL_TEST_HOOKS). The library's own copies
+# are hidden symbols of libsemcl and do not clash.
+add_library(semcl_cpu_runtime_for_tests STATIC
+  ${PROJECT_SOURCE_DIR}/src/cpu/thread_pool.c
+  ${PROJECT_SOURCE_DIR}/src/cpu/cpu_count.c)
+set_target_properties(semcl_cpu_runtime_for_tests PROPERTIES
+  C_STANDARD 11 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+target_compile_definitions(semcl_cpu_runtime_for_tests PRIVATE
+  SEMCL_POOL_TEST_HOOKS _POSIX_C_SOURCE=200809L)
+target_include_directories(semcl_cpu_runtime_for_tests
+  PUBLIC ${PROJECT_SOURCE_DIR}/src/cpu PRIVATE ${PROJECT_SOURCE_DIR}/include)
+target_link_libraries(semcl_cpu_runtime_for_tests PUBLIC Threads::Threads PRIVATE semcl_c_flags)
+
+foreach(_semcl_t IN ITEMS test_thread_pool test_threads test_cpu_count)
+  semcl_add_test(${_semcl_t} ${_semcl_core}/${_semcl_t}.cpp)
+  target_include_directories(${_semcl_t} PRIVATE ${_semcl_core})
+  target_link_libraries(${_semcl_t} PRIVATE semcl_cpu_runtime_for_tests Threads::Threads)
+endforeach()
+
+# Several application threads, each with its own context, through the public API only (the
+# test that runs under ThreadSanitizer).
+semcl_add_test(test_concurrency ${_semcl_core}/test_concurrency.cpp)
+target_include_directories(test_concurrency PRIVATE ${_semcl_core})
+target_link_libraries(test_concurrency PRIVATE Threads::Threads)
+
 # ---- README example -----------------------------------------------------------------------
 # README.md holds exactly one C example, fenced as
 #

@@ -1,9 +1,11 @@
 // test_cuda_backend.cpp — the CUDA backend against the CPU backend, bit for bit, plus the
 // CUDA-specific contract: memory spaces, streams, caller workspace, no host synchronisation.
 //
-// Both backends follow src/semcl_order.h and share src/semcl_math.h, so every output —
-// losses, grad_raw, grad_pos, grad_neg — must be bitwise identical (NaN compares equal to NaN:
-// a GPU writes the canonical NaN, the CPU may keep an input's payload).
+// Both backends follow the canonical order of src/semcl_fold.h and the row epilogue of
+// src/semcl_row.h, and share src/semcl_math.h, so every output — losses, grad_raw, grad_pos,
+// grad_neg, also in bf16/fp16 and with masks, weights and pos_weight — must be bitwise identical
+// (NaN compares equal to NaN: a GPU writes the canonical NaN, the CPU may keep an input's
+// payload). The option cases are shared with the emulated test (parity_cases.h).
 //
 // Every test skips with the reason when no CUDA device is usable (or the library was built
 // without CUDA); none passes vacuously.
@@ -30,6 +32,7 @@
 #endif
 
 #include "backend_buffers.h"
+#include "parity_cases.h"
 
 using semcl_test::Buffer;
 using semcl_test::IsPoison;
@@ -512,6 +515,124 @@ TEST_F(CudaTest, AutoBackendPicksCuda) {
   EXPECT_EQ(backend, SEMCL_BACKEND_CUDA);
 }
 
+// ---- options: dtypes, masks, weights, pos_weight (parity_cases.h) ----------------------------
+
+// Bytes in the context's memory space, through the public buffer API (nullptr when empty).
+class DeviceBytes {
+ public:
+  DeviceBytes(semcl_context *ctx, const void *host, size_t bytes) : ctx_(ctx), bytes_(bytes) {
+    if (!bytes) return;
+    EXPECT_EQ(semcl_buffer_alloc(ctx, &ptr_, bytes), SEMCL_STATUS_SUCCESS) << semcl_last_error(ctx);
+    if (ptr_) {
+      EXPECT_EQ(semcl_upload(ctx, ptr_, host, bytes), SEMCL_STATUS_SUCCESS)
+          << semcl_last_error(ctx);
+    }
+  }
+  template <class T>
+  DeviceBytes(semcl_context *ctx, const std::vector<T> &v)
+      : DeviceBytes(ctx, v.data(), v.size() * sizeof(T)) {}
+  ~DeviceBytes() {
+    if (ptr_) semcl_buffer_free(ctx_, ptr_);
+  }
+  DeviceBytes(const DeviceBytes &) = delete;
+  DeviceBytes &operator=(const DeviceBytes &) = delete;
+  void *get() const { return ptr_; }
+  template <class T>
+  std::vector<T> download() const {
+    std::vector<T> v(bytes_ / sizeof(T));
+    if (ptr_) {
+      EXPECT_EQ(semcl_download(ctx_, v.data(), ptr_, bytes_), SEMCL_STATUS_SUCCESS)
+          << semcl_last_error(ctx_);
+    }
+    return v;
+  }
+
+ private:
+  semcl_context *ctx_;
+  void *ptr_ = nullptr;
+  size_t bytes_;
+};
+
+// The case on the CUDA context: every array in device memory, outputs poisoned first.
+semcl_parity::Outputs RunCaseOnDevice(semcl_context *gpu, const semcl_parity::Case &c,
+                                      const semcl_parity::Data &d) {
+  const semcl_parity::Outputs fresh = semcl_parity::PoisonedOutputs(c, d);
+  DeviceBytes raw(gpu, d.raw), pos(gpu, d.pos), y(gpu, d.y), up(gpu, d.upstream);
+  DeviceBytes weight(gpu, d.weight), pos_weight(gpu, d.pos_weight), mask(gpu, d.mask);
+  DeviceBytes count(gpu, d.count);
+  DeviceBytes loss(gpu, fresh.loss), ctr(gpu, fresh.ctr), aux(gpu, fresh.aux);
+  DeviceBytes graw(gpu, fresh.graw), gpos(gpu, fresh.gpos), gneg(gpu, fresh.gneg);
+  DeviceBytes neg(gpu, c.in_place ? std::vector<uint8_t>() : d.neg);
+  semcl_parity::Pointers p{raw.get(),
+                           pos.get(),
+                           c.in_place ? gneg.get() : neg.get(),
+                           static_cast<const float *>(y.get()),
+                           static_cast<const float *>(up.get()),
+                           static_cast<const uint8_t *>(mask.get()),
+                           static_cast<const int32_t *>(count.get()),
+                           static_cast<const float *>(weight.get()),
+                           static_cast<const float *>(pos_weight.get()),
+                           static_cast<float *>(loss.get()),
+                           static_cast<float *>(ctr.get()),
+                           static_cast<float *>(aux.get()),
+                           graw.get(),
+                           gpos.get(),
+                           gneg.get()};
+  const semcl_status_t st = semcl_parity::CallEx(gpu, c, p);
+  EXPECT_EQ(st, SEMCL_STATUS_SUCCESS) << semcl_last_error(gpu);
+  semcl_parity::Outputs out;
+  out.loss = loss.download<float>();
+  out.ctr = ctr.download<float>();
+  out.aux = aux.download<float>();
+  out.graw = graw.download<uint8_t>();
+  out.gpos = gpos.download<uint8_t>();
+  out.gneg = gneg.download<uint8_t>();
+  return out;
+}
+
+void ExpectCaseParity(semcl_context *cpu, semcl_context *gpu, const semcl_parity::Case &c) {
+  SCOPED_TRACE(semcl_parity::Describe(c));
+  const semcl_parity::Data d = semcl_parity::MakeData(c);
+  const semcl_parity::Outputs expected = semcl_parity::RunCpu(cpu, c, d);
+  const semcl_parity::Outputs got = RunCaseOnDevice(gpu, c, d);
+  semcl_parity::ExpectSame(c, expected, got, "CUDA");
+}
+
+// K in {1, 2, 31, 32, 33, 1000, 1024, 1025, 5*1024+3, 70000} x B in {1, 255, 256, 257, 5000}
+// (up to 2^25 elements), every reduction, forward and forward+backward.
+TEST_F(CudaTest, ParityAcrossTheShapeGrid) {
+  for (const semcl_parity::Case &c : semcl_parity::ShapeCases(int64_t{1} << 25)) {
+    ExpectCaseParity(cpu_, gpu_, c);
+    if (HasFailure()) return;
+  }
+}
+
+// Every option (dtype, neg_mask, neg_count with out-of-range values, both masks, weights with
+// zeros and negatives, pos_weight of 1 and B values, reductions, gradient subsets, in place,
+// upstream) on every launch shape.
+TEST_F(CudaTest, ParityForEveryOptionOnEveryLaunchShape) {
+  const Shape shapes[] = {{5000, 1},   {257, 2},    {256, 31},   {255, 32},
+                          {257, 33},   {1000, 200}, {500, 300},  {300, 1000},
+                          {257, 1024}, {100, 1025}, {40, 5 * 1024 + 3}, {5, 70000},
+                          {1, 70000},  {5000, 16}};
+  uint64_t seed = 900;
+  for (const Shape &s : shapes)
+    for (const semcl_parity::Case &c : semcl_parity::OptionCases(s.B, s.K, seed++, 36)) {
+      ExpectCaseParity(cpu_, gpu_, c);
+      if (HasFailure()) return;
+    }
+}
+
+// All-masked rows and batch, rows whose grad_neg needs the fp64 coefficient (lambda =
+// grad_scale = 1e30), every gradient subset, in place with masks, the positive-only loss with
+// weights and pos_weight in every dtype.
+TEST_F(CudaTest, ParityOnEdgeCases) {
+  for (const semcl_parity::Case &c : semcl_parity::EdgeCases()) {
+    ExpectCaseParity(cpu_, gpu_, c);
+    if (HasFailure()) return;
+  }
+}
+
 // ---- more than 2^31 elements: 64-bit indexing on every path --------------------------------
 
 size_t HostAvailableBytes() {
@@ -872,6 +993,27 @@ TEST_F(CudaTest, CallerProvidedWorkspace) {
     o.reduction = SEMCL_REDUCTION_SUM;
     o.backward = false;
     ExpectParity(cpu_, gpu_, in, o);
+    ASSERT_TRUE(DeviceSync());
+    ASSERT_EQ(semcl_set_workspace(gpu_, nullptr, 0), SEMCL_STATUS_SUCCESS);
+  }
+  // The queried size holds for every option (the query does not know them): masks (counts
+  // in the workspace), bf16, split-K rows with more than 256 chunk groups.
+  for (const Shape &s : {Shape{300, 5000}, Shape{70000, 1}, Shape{2, 2100000}}) {
+    size_t bytes = 0;
+    ASSERT_EQ(semcl_get_workspace_size(gpu_, SEMCL_LOSS_POS_NEG, s.B, s.K, &bytes),
+              SEMCL_STATUS_SUCCESS);
+    DeviceMemory ws(bytes);
+    ASSERT_NE(ws.ptr, nullptr);
+    ASSERT_EQ(semcl_set_workspace(gpu_, ws.ptr, bytes), SEMCL_STATUS_SUCCESS)
+        << semcl_last_error(gpu_);
+    semcl_parity::Case c;
+    c.B = s.B;
+    c.K = s.K;
+    c.mask = semcl_parity::kBothMasks;
+    c.dtype = SEMCL_DTYPE_BFLOAT16;
+    c.weights = true;
+    c.seed = seed++;
+    ExpectCaseParity(cpu_, gpu_, c);
     ASSERT_TRUE(DeviceSync());
     ASSERT_EQ(semcl_set_workspace(gpu_, nullptr, 0), SEMCL_STATUS_SUCCESS);
   }

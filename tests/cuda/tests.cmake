@@ -14,7 +14,8 @@ if(SEMCL_HAVE_CUDA)
   endif()
 endif()
 
-semcl_add_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp)
+semcl_add_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/parity_cases.cpp)
 semcl_add_test(test_cuda_host ${CMAKE_CURRENT_LIST_DIR}/test_cuda_host.cpp
                ${CMAKE_CURRENT_LIST_DIR}/cuda_test_runtime.cpp)
 target_compile_definitions(test_cuda_host PRIVATE
@@ -27,3 +28,17 @@ foreach(_semcl_t IN ITEMS test_cuda_backend test_cuda_host)
     target_compile_definitions(${_semcl_t} PRIVATE SEMCL_TEST_HAVE_CUDART=0)
   endif()
 endforeach()
+# The same kernels emulated on the host (tests/cuda/emulator): the CUDA launch sequence and
+# kernels, compiled as C++ against a fiber-per-thread emulation of the CUDA runtime, against
+# the CPU backend bit for bit. Runs on every machine, GPU or not.
+set(SEMCL_EMU_DIR ${CMAKE_CURRENT_LIST_DIR}/emulator)
+semcl_add_test(test_cuda_emulated
+  ${SEMCL_EMU_DIR}/test_cuda_emulated.cpp
+  ${SEMCL_EMU_DIR}/emu_runtime.cpp
+  ${SEMCL_EMU_DIR}/emu_kernels.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/parity_cases.cpp)
+target_include_directories(test_cuda_emulated BEFORE PRIVATE
+  ${SEMCL_EMU_DIR}/include ${SEMCL_EMU_DIR} ${PROJECT_SOURCE_DIR}/cuda ${PROJECT_SOURCE_DIR}/src
+  ${CMAKE_CURRENT_LIST_DIR})
+# The kernels' arithmetic must be the shared definitions, exactly (as in the library).
+target_compile_options(test_cuda_emulated PRIVATE -ffp-contract=off)

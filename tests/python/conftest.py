@@ -73,22 +73,48 @@ class keep_float64:
         torch.Tensor.float = self.orig
 
 
-def ref_losses(raw, pos, neg, y, lam, reduction):
+def ref_losses(raw, pos, neg, y, lam, reduction, weight=None, pos_weight=None, mask=None):
     """Reference in whatever dtype the inputs have (use float64): per-sample losses as in
-    SPEC.md, then the reduction. Differentiable by autograd (the oracle for any upstream)."""
+    SPEC.md, then the reduction, written with plain PyTorch formulas. Differentiable by autograd
+    (the oracle for any upstream).
+
+    Options: weight (B,) multiplies both terms of a sample; pos_weight ((1,) or (B,)) is
+    F.binary_cross_entropy_with_logits' own; mask (bool (B, K), True = real negative): masked
+    negatives are replaced by 0 before anything is computed (so NaN padding cannot leak into
+    the oracle, and their gradient is exactly 0); row b's pairwise term is the mean over its
+    real negatives (0 if none); 'mean' of the pairwise term is
+    (w_b * softplus(...) * mask).sum() / mask.sum() (0 if mask.sum() = 0)."""
     y = y.to(raw.dtype)
     sign = 2 * y - 1
-    ctr = F.binary_cross_entropy_with_logits(raw, y, reduction="none")
+    w = torch.ones_like(raw) if weight is None else weight.to(raw.dtype)
+    ctr = F.binary_cross_entropy_with_logits(
+        raw, y, weight=None if weight is None else w,
+        pos_weight=None if pos_weight is None else pos_weight.to(raw.dtype), reduction="none")
     if neg is None:
-        aux = F.softplus(-sign * (pos - raw))
+        aux = w * F.softplus(-sign * (pos - raw))
+        aux_mean = aux.mean()
     else:
-        aux = F.softplus(-sign.unsqueeze(1) * (pos.unsqueeze(1) - neg)).mean(1)
+        if mask is None:
+            mask = torch.ones(neg.shape, dtype=torch.bool, device=neg.device)
+        neg = torch.where(mask, neg, torch.zeros_like(neg))
+        m = mask.to(raw.dtype)
+        sp = F.softplus(-sign.unsqueeze(1) * (pos.unsqueeze(1) - neg)) * m
+        n_b = m.sum(1)
+        aux = w * torch.where(n_b > 0, sp.sum(1) / n_b.clamp(min=1), torch.zeros_like(n_b))
+        n = m.sum()
+        aux_mean = (w.unsqueeze(1) * sp).sum() / n.clamp(min=1) if n > 0 else (sp * 0).sum()
     loss = ctr + lam * aux
     if reduction == "mean":
-        return loss.mean(), ctr.mean(), aux.mean()
+        return ctr.mean() + lam * aux_mean, ctr.mean(), aux_mean
     if reduction == "sum":
         return loss.sum(), ctr.sum(), aux.sum()
     return loss, ctr, aux
+
+
+def count_mask(neg_count, K):
+    """neg_count (B,) -> the bool (B, K) mask it stands for (counts clamped to [0, K])."""
+    return torch.arange(K, device=neg_count.device).unsqueeze(0) < \
+        neg_count.long().clamp(0, K).reshape(-1, 1)
 
 
 def assert_close(got, exp, rtol=1e-5, atol=1e-6, scale=True, msg=""):

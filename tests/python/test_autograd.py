@@ -179,16 +179,20 @@ def test_no_copies_of_contiguous_scores(monkeypatch):
     y = torch.ones(9)
     st.pos_neg_loss(raw, pos, neg, y)
     fn, args = [s for s in seen if s[0].startswith("semcl_pos_neg")][-1]
-    assert fn == "semcl_pos_neg_forward_backward"
+    assert fn == "semcl_pos_neg_ex"
     assert args[2:6] == (raw.data_ptr(), pos.data_ptr(), neg.data_ptr(), y.data_ptr())
+    assert all(p is not None for p in args[-3:])  # forward and backward in that call
     seen.clear()
     with torch.no_grad():
         st.pos_neg_loss(raw, pos, neg, y)
-    assert [s[0] for s in seen if s[0].startswith("semcl_pos")] == ["semcl_pos_neg_forward"]
+    # forward-only: the _ex entry points do no gradient work when every gradient pointer is NULL
+    calls = [s for s in seen if s[0].startswith("semcl_pos")]
+    assert [c[0] for c in calls] == ["semcl_pos_neg_ex"] and calls[0][1][-3:] == (None,) * 3
     seen.clear()
     st.positive_only_loss(raw.detach(), pos.detach(), y)
-    assert [s[0] for s in seen if s[0].startswith("semcl_pos")] == \
-        ["semcl_positive_only_forward"]
+    calls = [s for s in seen if s[0].startswith("semcl_pos")]
+    assert [c[0] for c in calls] == ["semcl_positive_only_ex"]
+    assert calls[0][1][-2:] == (None,) * 2
 
 
 @pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int8, torch.int32, torch.int64,

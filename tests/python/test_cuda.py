@@ -7,7 +7,7 @@ import torch
 
 import semcl
 import semcl.torch as st
-from conftest import assert_close, rand_case, ref_losses
+from conftest import assert_close, count_mask, rand_case, ref_losses
 
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(),
@@ -121,6 +121,35 @@ def test_backward_has_no_host_sync():
             torch.cuda.set_sync_debug_mode("default")
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_options_and_16_bit_forward_and_backward_make_no_host_sync(dtype):
+    """The keyword preparation (a number as pos_weight, int64 counts clamped and converted),
+    the call and backward (with the float16 'mean' rescale) all stay on the device."""
+    gen = torch.Generator().manual_seed(53)
+    B, K = 256, 16
+    raw, pos, neg, y = [t.cuda() for t in rand_case(gen, B, K)]
+    w = torch.rand(B, generator=gen).cuda()
+    mask = (torch.rand(B, K, generator=gen) < 0.7).cuda()
+    count = torch.randint(0, K + 1, (B,), generator=gen).cuda()  # int64
+    leaves = [t.to(dtype).requires_grad_() for t in (raw, pos, neg)]
+
+    def step(red):
+        out = st.pos_neg_loss(*leaves, y, 0.5, red, weight=w, pos_weight=2.0, neg_mask=mask,
+                              neg_count=count)
+        out2 = st.positive_only_loss(leaves[0], leaves[1], y, 0.0, red, weight=w,
+                                     pos_weight=w)
+        gos = [torch.ones_like(o) for o in out]
+        torch.autograd.grad(list(out) + [out2.loss_pos], leaves, gos + [gos[0]])
+    for red in ("mean", "none"):
+        step(red)  # warm-up (contexts, workspaces)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            step(red)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+
 def test_mixed_devices_are_errors():
     raw, pos, neg, y = torch.randn(4), torch.randn(4), torch.randn(4, 2), torch.ones(4)
     with pytest.raises(ValueError, match="score_pos is on cpu but score_raw is on cuda"):
@@ -131,6 +160,15 @@ def test_mixed_devices_are_errors():
         st.positive_only_loss(raw.cuda(), pos.cuda(), y)
     with pytest.raises(ValueError, match="score_raw is on cpu"):
         st.positive_only_loss(raw, pos.cuda(), y.cuda())
+    c = [t.cuda() for t in (raw, pos, neg, y)]
+    with pytest.raises(ValueError, match="weight is on cpu but the scores are on cuda"):
+        st.pos_neg_loss(*c, weight=torch.ones(4))
+    with pytest.raises(ValueError, match="pos_weight is on cpu but the scores are on cuda"):
+        st.positive_only_loss(c[0], c[1], c[3], pos_weight=torch.ones(4))
+    with pytest.raises(ValueError, match="neg_mask is on cpu but the scores are on cuda"):
+        st.pos_neg_loss(*c, neg_mask=torch.ones(4, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="neg_count is on cpu but the scores are on cuda"):
+        st.pos_neg_loss(*c, neg_count=torch.ones(4, dtype=torch.int32))
 
 
 def test_model_level_on_cuda_matches_cpu():
@@ -206,3 +244,84 @@ def test_compiled_step_on_cuda_matches_eager_without_host_sync():
     assert_close(got, exp.double(), rtol=1e-6, atol=1e-7)
     for a, b in zip(got_g, exp_g):
         assert_close(a, b.double(), rtol=1e-6, atol=1e-7)
+
+
+# ---- options and 16-bit scores on CUDA ------------------------------------------------------------
+HALF_ULP = {torch.float32: 2.0 ** -24, torch.bfloat16: 2.0 ** -8, torch.float16: 2.0 ** -11}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("red", REDUCTIONS)
+@pytest.mark.parametrize("which", ["positive_only", "pos_neg"])
+def test_options_and_dtypes_cpu_vs_cuda(which, red, dtype):
+    """Every option, each score dtype: CUDA against the CPU backend (both float32 arithmetic,
+    different summation order), and the losses against the float64 reference."""
+    gen = torch.Generator().manual_seed(51)
+    B, K = 300, 17
+    raw, pos, neg, y = rand_case(gen, B, K, soft=True)
+    w, pw = torch.rand(B, generator=gen) * 2, torch.rand(B, generator=gen) * 3
+    mask = torch.rand(B, K, generator=gen) < 0.7
+    count = torch.randint(0, K + 1, (B,), generator=gen)
+    n = 2 if which == "positive_only" else 3
+    up = torch.randn((B,) if red == "none" else (), generator=gen)
+    res = []
+    for dev in ("cpu", "cuda"):
+        leaves = [t.to(dtype).to(dev).requires_grad_() for t in (raw, pos, neg)[:n]]
+        kw = {"weight": w.to(dev), "pos_weight": pw.to(dev)}
+        if n == 3:
+            out = st.pos_neg_loss(*leaves, y.to(dev), 0.6, red, neg_mask=mask.to(dev),
+                                  neg_count=count.to(dev), **kw)
+        else:
+            out = st.positive_only_loss(*leaves, y.to(dev), 0.6, red, **kw)
+        res.append((out, torch.autograd.grad(out.loss, leaves, up.to(dev))))
+    (oc, gc), (og, gg) = res
+    for a, b in zip(og, oc):
+        assert a.device.type == "cuda" and a.dtype == torch.float32
+        assert_close(a, b.double(), rtol=5e-6, atol=1e-6)
+    for a, b in zip(gg, gc):
+        assert a.device.type == "cuda" and a.dtype == dtype
+        # the two backends' float32 values may round to neighbouring 16-bit values
+        assert_close(a, b.double(), rtol=2.5 * HALF_ULP[dtype], atol=1e-6)
+    wide = [t.to(dtype).double() for t in (raw, pos, neg)[:n]] + [None] * (3 - n)
+    ref = ref_losses(*wide, y.double(), 0.6, red, weight=w.double(), pos_weight=pw.double(),
+                     mask=(mask & count_mask(count, K)) if n == 3 else None)
+    for a, b in zip(og, ref):
+        assert_close(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_cuda_trains_without_float(dtype):
+    """torch.autocast("cuda", dtype) logits go to the loss as they are; float16 with a
+    GradScaler (the usual recipe); parameter gradients match the plain-PyTorch reference loss
+    backpropagated through the same autocast graph."""
+    torch.manual_seed(0)
+    B, K, d = 256, 16, 32
+    user = torch.nn.Linear(d, d).cuda()
+    item = torch.nn.Linear(d, d).cuda()
+    gen = torch.Generator().manual_seed(52)
+    u = torch.randn(B, d, generator=gen).cuda()
+    items = torch.randn(B, K + 2, d, generator=gen).cuda()
+    y = (torch.rand(B, 1, generator=gen) < 0.3).float().cuda()
+    mask = (torch.rand(B, K, generator=gen) < 0.8).cuda()
+    params = list(user.parameters()) + list(item.parameters())
+
+    def step(loss_fn):
+        for p in params:
+            p.grad = None
+        with torch.autocast("cuda", dtype=dtype):
+            s = torch.bmm(item(items), user(u).unsqueeze(-1)).squeeze(-1)
+            assert s.dtype == dtype
+            loss = loss_fn(s[:, :1], s[:, 1:2], s[:, 2:])
+        (loss * 1024.0).backward()  # a GradScaler's scale (a power of two)
+        return loss.detach(), [p.grad / 1024.0 for p in params]
+
+    got, g_got = step(lambda r, p, n: st.pos_neg_loss(r, p, n, y, 0.5, pos_weight=3.0,
+                                                      neg_mask=mask).loss)
+    exp, g_exp = step(lambda r, p, n: ref_losses(
+        r.double().reshape(-1), p.double().reshape(-1), n.double(), y.double().reshape(-1),
+        0.5, "mean", pos_weight=torch.tensor([3.0], dtype=torch.float64, device="cuda"),
+        mask=mask)[0])
+    assert got.dtype == torch.float32
+    assert_close(got, exp, rtol=1e-6, atol=1e-7)
+    for a, b in zip(g_got, g_exp):
+        assert_close(a, b.double(), rtol=3e-2, atol=3e-2)

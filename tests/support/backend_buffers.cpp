@@ -145,7 +145,7 @@ void BackendTest::SetUp() {
   std::string why;
   switch (JudgeCreate(GetParam(), st, &why)) {
     case BackendVerdict::kRun:
-      return;
+      break;  // on to the forced-level check below
     case BackendVerdict::kSkip:
       GTEST_SKIP() << why;
     case BackendVerdict::kFail:

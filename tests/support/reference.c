@@ -132,7 +132,8 @@ void semcl_ref_pos_neg_opt(int64_t B, int64_t K, const float *raw, const float *
       const double s = real ? semcl_ref_sigmoid(t) : 0.0;
       if (real) sp_sum += semcl_ref_softplus(t);
       s_sum += s;
-      if (grad_neg) grad_neg[b * K + k] = den > 0 ? g * lambda * sign * s / den : 0.0;
+      /* A masked negative's slot is 0 whatever the row's factors (NaN, inf) are. */
+      if (grad_neg) grad_neg[b * K + k] = real && den > 0 ? g * lambda * sign * s / den : 0.0;
     }
     ctr[b] = w * semcl_ref_bce_pw(raw[b], y[b], pw);
     aux[b] = n > 0 ? w * sp_sum / n : 0.0;

@@ -30,6 +30,8 @@ SIMD_INLINE vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 /* -|x| (sets the sign bit; NaN stays NaN). */
 SIMD_INLINE vf vf_neg_abs(vf x) { return _mm256_or_ps(x, _mm256_set1_ps(-0.0f)); }
 
+/* t > 0 ? t : +0 (MAXPS returns its second operand when either is NaN or both are zero). */
+SIMD_INLINE vf vf_max0(vf t) { return _mm256_max_ps(t, _mm256_setzero_ps()); }
 SIMD_INLINE vm vf_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 SIMD_INLINE vm vf_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 SIMD_INLINE vm vf_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }

@@ -29,6 +29,8 @@ SIMD_INLINE vf vf_neg_abs(vf x) {
       _mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int32_t)0x80000000u)));
 }
 
+/* t > 0 ? t : +0 (MAXPS returns its second operand when either is NaN or both are zero). */
+SIMD_INLINE vf vf_max0(vf t) { return _mm512_max_ps(t, _mm512_setzero_ps()); }
 SIMD_INLINE vm vf_ge(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
 SIMD_INLINE vm vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 SIMD_INLINE vm vf_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }

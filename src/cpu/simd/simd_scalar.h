@@ -7,6 +7,7 @@
  *   vf_add/sub/mul/div     one IEEE operation per lane (round to nearest even)
  *   vf_fma(a, b, c)        a*b + c rounded once (fmaf)
  *   vf_neg_abs(x)          -|x| (sign bit set)
+ *   vf_max0(t)             t > 0 ? t : +0 (NaN and -0 give +0)
  *   vf_ge/gt/lt/eq         ordered comparisons (false when either lane is NaN)
  *   vf_select(m, a, b)     m ? a : b
  *   vm_first(n)            lanes j < n;  vm_from_bytes(p): lanes with p[j] != 0
@@ -47,6 +48,7 @@ SIMD_INLINE vf vf_div(vf a, vf b) { return a / b; }
 SIMD_INLINE vf vf_fma(vf a, vf b, vf c) { return fmaf(a, b, c); }
 SIMD_INLINE vf vf_neg_abs(vf x) { return -fabsf(x); }
 
+SIMD_INLINE vf vf_max0(vf t) { return t > 0.0f ? t : 0.0f; }
 SIMD_INLINE vm vf_ge(vf a, vf b) { return a >= b; }
 SIMD_INLINE vm vf_gt(vf a, vf b) { return a > b; }
 SIMD_INLINE vm vf_lt(vf a, vf b) { return a < b; }
