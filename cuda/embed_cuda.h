@@ -75,7 +75,6 @@ typedef struct semcl_embed_scalars {
   const unsigned long long *n_total; /* device total of real pairs, or NULL */
 } semcl_embed_scalars;
 
-#if defined(__CUDACC__)
 static __device__ __forceinline__ semcl_row_consts
 semcl_embed_row_consts(const semcl_embed_scalars &s) {
   semcl_row_consts rc;
@@ -87,7 +86,6 @@ semcl_embed_row_consts(const semcl_embed_scalars &s) {
   rc.N = s.n_total ? (double)*s.n_total : s.n_pairs;
   return rc;
 }
-#endif
 
 static inline semcl_embed_scalars semcl_embed_scalars_of(const semcl_embed_problem *p,
                                                          const unsigned long long *n_total) {

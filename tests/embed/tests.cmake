@@ -28,3 +28,16 @@ if(SEMCL_HAVE_CUDA)
 else()
   target_compile_definitions(test_embed_cuda PRIVATE SEMCL_TEST_HAVE_CUDART=0)
 endif()
+
+# The CUDA kernels emulated on the host (tests/cuda/emulator), against the CPU backend bit for
+# bit (per-row, loss 1) and the fp64 reference (shared pool, with a host GEMM in place of
+# cuBLAS). Runs on every machine, GPU or not.
+set(_semcl_emu ${PROJECT_SOURCE_DIR}/tests/cuda/emulator)
+semcl_add_test(test_embed_emulated
+  ${_semcl_embed}/emulated/test_embed_emulated.cpp
+  ${_semcl_embed}/emulated/emu_embed_kernels.cpp
+  ${_semcl_emu}/emu_runtime.cpp)
+target_include_directories(test_embed_emulated BEFORE PRIVATE
+  ${_semcl_emu}/include ${_semcl_emu} ${PROJECT_SOURCE_DIR}/cuda ${PROJECT_SOURCE_DIR}/src
+  ${_semcl_embed})
+target_compile_options(test_embed_emulated PRIVATE -ffp-contract=off)
