@@ -20,24 +20,29 @@ from ._backward import _add, _sub
 SHARED = 2  # _embed_launch.SHARED (not imported: this module needs no ctypes)
 
 
-def _scaled(g, G, rows):
-    """g * G, g being 0-d (mean/sum) or per row (B,) ('none')."""
+def _scaled(g, G, rows, in_place):
+    """g * G, g being 0-d (mean/sum) or per row (B,) ('none'). in_place: G may be overwritten
+    (it is the caller's own buffer, used once); a CPU upstream of exactly 1 is then free."""
     if G is None:
         return None
+    if in_place and g.dim() == 0 and g.device.type == "cpu" and float(g) == 1.0:
+        return G
     if rows:
         g = g.reshape((-1,) + (1,) * (G.dim() - 1))
-    return g * G
+    return G.mul_(g) if in_place else g * G
 
 
-def grads(compute, kind, lam, reduction, saved, g_loss, g_ctr, g_aux):
-    """The four embedding gradients (None where saved[i] is None and nothing is computed).
-    saved: (G_user, G_raw, G_pos, G_neg) from the forward call (None where not needed)."""
+def grads(compute, kind, lam, reduction, saved, g_loss, g_ctr, g_aux, in_place=False):
+    """The four embedding gradients (None where not needed). saved: (G_user, G_raw, G_pos,
+    G_neg) from the forward call (None where not needed), or None when they are no longer
+    available (then the library computes the gradients again). in_place: the saved G may be
+    scaled in place and returned (a once-only backward that owns them)."""
     rows = reduction == "none"
     if g_ctr is None and g_aux is None:
         if g_loss is None:
             return (None,) * 4
-        if not (rows and kind == SHARED):
-            return tuple(_scaled(g_loss, G, rows) for G in saved)
+        if saved is not None and not (rows and kind == SHARED):
+            return tuple(_scaled(g_loss, G, rows, in_place) for G in saved)
         return compute(lam, g_loss)
     c_ctr = _add(g_loss, g_ctr)
     c_aux = _add(None if g_loss is None else g_loss * lam, g_aux)

@@ -33,7 +33,12 @@ class _EmbedFunction(torch.autograd.Function):
                                 reduction, None, need)
         ctx.kind, ctx.scale, ctx.lam, ctx.reduction, ctx.need = kind, scale, lam, reduction, need
         ctx.save_for_backward(user, raw, pos, neg, y, neg_mask, neg_count, weight, pos_weight,
-                              pos_index, *out[3:])
+                              pos_index)
+        # The gradients are this call's own buffers, not graph tensors: kept outside
+        # save_for_backward so that the first backward can scale them in place and hand them
+        # to autograd without a copy (grad_item_neg is B*K*D); a second backward
+        # (retain_graph=True) finds them gone and asks the library again.
+        ctx.G = out[3:]
         return out[0], out[1], out[2]
 
     @staticmethod
@@ -47,8 +52,9 @@ class _EmbedFunction(torch.autograd.Function):
             return _embed_launch.run(ctx.kind, user, raw, pos, neg, y, opts, pos_index,
                                      ctx.scale, lam, ctx.reduction, _upstream(g), ctx.need)[3:]
 
-        d = _embed_backward.grads(compute, ctx.kind, ctx.lam, ctx.reduction, saved[10:],
-                                  g_loss, g_ctr, g_aux)
+        G, ctx.G = ctx.G, None
+        d = _embed_backward.grads(compute, ctx.kind, ctx.lam, ctx.reduction, G, g_loss, g_ctr,
+                                  g_aux, in_place=True)
         return (None,) + tuple(d) + (None,) * 9
 
 

@@ -166,6 +166,21 @@ def test_only_inputs_that_require_grad_get_one():
     assert out.loss.grad_fn is None
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_backward_twice_with_retain_graph_gives_the_same_gradients(reduction):
+    """The first backward may reuse the forward call's gradient buffers; a second one
+    (retain_graph) must still give the same gradients (from a library call with the upstream
+    gradient, so equal up to the rounding of the product g * G)."""
+    c = _case("rows", 14)
+    ts = [c[k].clone().requires_grad_() for k in ("user", "item_raw", "item_pos", "item_neg")]
+    out = st.pos_neg_loss_from_embeddings(*ts, c["y"], LAM, reduction)
+    g = torch.full(out.loss.shape, 0.75)
+    first = torch.autograd.grad(out.loss, ts, g, retain_graph=True)
+    second = torch.autograd.grad(out.loss, ts, g)
+    for a, b in zip(first, second):
+        assert_close(a, b.double(), rtol=1e-5, atol=1e-6)
+
+
 def test_masked_negatives_are_invisible():
     """NaN in masked negatives changes nothing and their gradient is exactly 0."""
     c = _case("rows", 9)
