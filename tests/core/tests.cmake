@@ -5,12 +5,10 @@ set(_semcl_core ${CMAKE_CURRENT_LIST_DIR})
 foreach(_semcl_t IN ITEMS test_finite_difference test_random_shapes test_determinism
                           test_nonfinite test_bad_arguments test_math test_canonical_order
                           test_options
-                          test_workspace test_concurrency)
+                          test_workspace)
   semcl_add_test(${_semcl_t} ${_semcl_core}/${_semcl_t}.cpp)
   target_include_directories(${_semcl_t} PRIVATE ${_semcl_core})
 endforeach()
-find_package(Threads REQUIRED)
-target_link_libraries(test_concurrency PRIVATE Threads::Threads)
 foreach(_semcl_t IN ITEMS test_finite_difference test_random_shapes test_determinism
                           test_nonfinite test_options test_workspace)
   semcl_add_isa_runs(${_semcl_t})
