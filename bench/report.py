@@ -16,9 +16,19 @@ import statistics
 import sys
 
 GOAL = {"loss": "pos_neg", "pass": "fwd_bwd", "B": 4096, "K": 1024}
-GOAL_GELEM_1T = 2.0
+# Goals of the speed issue (one thread unless said): the goal case at >= 90 % of this machine's
+# one-thread copy rate (semcl-bench's copy_fraction), or >= 1.2 Gelem/s on a machine without
+# AVX-512 (where the limit is arithmetic); >= 8x the seed code under torch.compile (eager when
+# the baseline's PyTorch has no compile); two threads >= 1.8x one; and three sweep shapes.
+GOAL_COPY_FRACTION = 0.90
+GOAL_GELEM_1T_AVX2 = 1.2
 GOAL_VS_TORCH = 8.0
 GOAL_SCALING = 1.8
+SHAPE_GOALS = (  # (loss, B, K, minimum G elements (rows for loss 1) per second, 1 thread)
+    ("pos_neg", 65536, 1, 0.4),
+    ("pos_neg", 65536, 16, 1.2),
+    ("positive_only", 1048576, 1, 0.8),
+)
 
 
 def read_csv(path):
@@ -187,16 +197,38 @@ def main():
         w("")
         checks = []
         if 1 in med:
-            checks.append(f"one thread ≥ {GOAL_GELEM_1T} Gelem/s: **{med[1]:.3f}** → "
-                          f"{'met' if med[1] >= GOAL_GELEM_1T else 'NOT met'}")
-            if 1 in tmed:
-                ratio = med[1] / tmed[1]
-                checks.append(f"one thread ≥ {GOAL_VS_TORCH:.0f}× PyTorch: **{ratio:.1f}×** → "
-                              f"{'met' if ratio >= GOAL_VS_TORCH else 'NOT met'}")
+            fr = [float(r["copy_fraction"]) for r in goal
+                  if r["backend"] == "cpu" and int(r["threads"]) == 1 and r.get("copy_fraction")]
+            if fr:
+                f1 = statistics.median(fr)
+                checks.append(f"one thread ≥ {GOAL_COPY_FRACTION:.0%} of this machine's one-thread "
+                              f"copy rate: **{f1:.0%}** → "
+                              f"{'met' if f1 >= GOAL_COPY_FRACTION else 'NOT met'}")
+            if envd.get("avx512f") == "no":
+                checks.append(f"one thread ≥ {GOAL_GELEM_1T_AVX2} Gelem/s (machine without "
+                              f"AVX-512): **{med[1]:.3f}** → "
+                              f"{'met' if med[1] >= GOAL_GELEM_1T_AVX2 else 'NOT met'}")
+            _, _, by_tc = goal_runs(goal_torch, "torch-cpu-compile")
+            for name, by in (("torch.compile", by_tc), ("PyTorch eager", by_tt)):
+                if by.get(1):
+                    ratio = med[1] / statistics.median(by[1])
+                    checks.append(f"one thread ≥ {GOAL_VS_TORCH:.0f}× {name}: **{ratio:.1f}×** → "
+                                  f"{'met' if ratio >= GOAL_VS_TORCH else 'NOT met'}")
+                    break
         if 1 in med and 2 in med:
             s = med[2] / med[1]
             checks.append(f"two threads vs one ≥ {GOAL_SCALING}×: **{s:.2f}×** → "
                           f"{'met' if s >= GOAL_SCALING else 'NOT met'}")
+        shapes = read_csv(os.path.join(out_dir, "shapes.csv")) + semcl
+        for loss, B, K, need in SHAPE_GOALS:
+            row = next((r for r in shapes if r["backend"] == "cpu" and r["loss"] == loss
+                        and r["dtype"] == "fp32" and int(r["B"]) == B and int(r["K"]) == K
+                        and int(r["threads"]) == 1 and r["pass"] == "fwd_bwd"), None)
+            if row:
+                g = float(row["gelem_per_s"])
+                unit = "G rows/s" if loss == "positive_only" else "Gelem/s"
+                checks.append(f"{loss} B={B} K={K} fwd+bwd, one thread (sweep) ≥ {need} {unit}: "
+                              f"**{g:.3f}** → {'met' if g >= need else 'NOT met'}")
         for c in checks:
             w(f"- {c}")
         w("")

@@ -144,6 +144,23 @@ for ((i = 0; i < GOAL_RUNS; ++i)); do
 done
 rm -f "$OUT/goal_run.csv"
 
+echo "== shape goals (K=1, K=16 at B=65536; loss 1 at B=1M), 1 thread, $SEMCL_ROUNDS rounds" >&2
+runs=()
+for ((r = 1; r <= SEMCL_ROUNDS; ++r)); do
+  wait_quiet
+  : > "$OUT/shapes_r$r.csv"
+  for shape in "pos_neg 65536 1" "pos_neg 65536 16" "positive_only 1048576 1"; do
+    read -r loss b k <<< "$shape"
+    "$SEMCL_BENCH" --backend "$BACKEND" --loss "$loss" --B "$b" --K "$k" --pass fwd_bwd \
+        --threads 1 --format csv --no-demo --reps 15 > "$OUT/shape_run.csv" 2>> "$OUT/shapes.log"
+    if [[ -s $OUT/shapes_r$r.csv ]]; then tail -n +2 "$OUT/shape_run.csv"; else cat "$OUT/shape_run.csv"; fi \
+        >> "$OUT/shapes_r$r.csv"
+  done
+  runs+=("$OUT/shapes_r$r.csv")
+done
+rm -f "$OUT/shape_run.csv"
+"$PYTHON" "$HERE/best_of.py" "$OUT/shapes.csv" "${runs[@]}"
+
 # ---- the seed's PyTorch code on the same cases, ROUNDS times -------------------------------
 runs=()
 for ((r = 1; r <= ROUNDS; ++r)); do
@@ -174,7 +191,7 @@ if [[ $PUBLISH == 1 ]]; then
   cp "$OUT/RESULTS.md" "$OUT/results.png" "$HERE/"
   rm -rf "$HERE/published"
   mkdir -p "$HERE/published"
-  for f in env.txt semcl.csv baseline.csv goal.csv goal_torch.csv baseline_info.json; do
+  for f in env.txt semcl.csv baseline.csv goal.csv goal_torch.csv shapes.csv baseline_info.json; do
     [[ -f $OUT/$f ]] && cp "$OUT/$f" "$HERE/published/"
   done
   "$PYTHON" "$HERE/readme_figures.py" --update

@@ -152,6 +152,35 @@ class ReportAndReadmeFigures(unittest.TestCase):
         self.assertIn("PyTorch 9.9", note)
         self.assertNotIn("no torch.compile", note)
 
+    def test_goal_checks(self):
+        # copy fractions 0.95/0.85/0.92 (median 92 %: met); 0.5 Gelem/s on a machine without
+        # AVX-512 (< 1.2: not met); 10x eager, but torch.compile (0.1) is what counts: 5x (not
+        # met); shape goals from shapes.csv: K=1 0.45 (met), K=16 1.0 (not met), loss 1 absent.
+        goal_header = HEADER + ",cpu_isa,copy_fraction,others_cpu"
+        write(os.path.join(self.out, "goal.csv"), [goal_header] + [
+            row("cpu", "pos_neg", 4096, 1024, 1, "fwd_bwd", 8.0, g) + f",avx2,{f},0.01"
+            for g, f in ((0.4, 0.95), (0.6, 0.85), (0.5, 0.92))])
+        write(os.path.join(self.out, "goal_torch.csv"), [HEADER + ",others_cpu",
+              row("torch-cpu", "pos_neg", 4096, 1024, 1, "fwd_bwd", 80.0, 0.05) + ",0.01",
+              row("torch-cpu-compile", "pos_neg", 4096, 1024, 1, "fwd_bwd", 40.0, 0.1) + ",0.01"])
+        write(os.path.join(self.out, "shapes.csv"), [HEADER,
+              row("cpu", "pos_neg", 65536, 1, 1, "fwd_bwd", 1.0, 0.45),
+              row("cpu", "pos_neg", 65536, 16, 1, "fwd_bwd", 1.0, 1.0)])
+        text = self.report()
+        self.assertIn("one thread ≥ 90% of this machine's one-thread copy rate: **92%** → met", text)
+        self.assertIn("one thread ≥ 1.2 Gelem/s (machine without AVX-512): **0.500** → NOT met",
+                      text)
+        self.assertIn("one thread ≥ 8× torch.compile: **5.0×** → NOT met", text)
+        self.assertNotIn("× PyTorch eager:", text)
+        self.assertIn("pos_neg B=65536 K=1 fwd+bwd, one thread (sweep) ≥ 0.4 Gelem/s: **0.450** → met",
+                      text)
+        self.assertIn("pos_neg B=65536 K=16 fwd+bwd, one thread (sweep) ≥ 1.2 Gelem/s: **1.000** → "
+                      "NOT met", text)
+        self.assertNotIn("positive_only B=1048576", text)
+
+    def test_goal_checks_without_compile_use_eager(self):
+        self.assertIn("one thread ≥ 8× PyTorch eager: **10.0×** → met", self.report())
+
     def test_figures_come_from_the_report(self):
         results = os.path.join(self.out, "RESULTS.md")
         with open(results, "w") as f:

@@ -1,4 +1,4 @@
-// test_nonfinite.cpp — SPEC's rules for non-finite inputs.
+// test_nonfinite.cpp — the rules of docs/losses.md for non-finite inputs.
 //
 //  - NaN in score_raw / score_pos / score_neg / y propagates to the losses and to exactly the
 //    gradients it touches; every other output (other rows, and the gradients of the same row

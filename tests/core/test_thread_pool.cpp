@@ -25,12 +25,6 @@
 extern "C" int (*semcl_pool_test_create)(pthread_t *, const pthread_attr_t *,
                                          void *(*)(void *), void *);
 
-#if defined(SEMCL_TEST_TSAN)
-// ThreadSanitizer refuses by default to start threads in the child of a multi-threaded
-// fork, which is exactly what ForkedChildDoesNotDeadlockOnAnInheritedPool checks.
-extern "C" const char *__tsan_default_options() { return "die_after_fork=0"; }
-#endif
-
 namespace {
 
 using namespace semcl_thread_test;

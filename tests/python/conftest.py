@@ -75,8 +75,8 @@ class keep_float64:
 
 def ref_losses(raw, pos, neg, y, lam, reduction, weight=None, pos_weight=None, mask=None):
     """Reference in whatever dtype the inputs have (use float64): per-sample losses as in
-    SPEC.md, then the reduction, written with plain PyTorch formulas. Differentiable by autograd
-    (the oracle for any upstream).
+    docs/losses.md, then the reduction, written with plain PyTorch formulas. Differentiable by
+    autograd (the oracle for any upstream).
 
     Options: weight (B,) multiplies both terms of a sample; pos_weight ((1,) or (B,)) is
     F.binary_cross_entropy_with_logits' own; mask (bool (B, K), True = real negative): masked

@@ -2,7 +2,7 @@
 non-contiguous inputs, label dtypes, no host sync, double backward.
 
 Oracle: conftest.ref_losses in float64, differentiated by autograd for the same upstream
-gradients (for 'mean' it is the seed's formula; 'sum' and 'none' follow SPEC.md)."""
+gradients (for 'mean' it is the seed's formula; 'sum' and 'none' follow docs/losses.md)."""
 import itertools
 import threading
 

@@ -1,5 +1,5 @@
 /* reference.c — fp64 reference implementation (see reference.h). Deliberately plain: the
- * definitions of SPEC/docs written as loops, no shared code with the library. */
+ * definitions of docs/losses.md written as loops, no shared code with the library. */
 #include "reference.h"
 
 #include <math.h>

@@ -6,6 +6,9 @@
  *    does without ASan (ASan's default is to abort the program). The library promises to turn
  *    every failed allocation into SEMCL_STATUS_OUT_OF_MEMORY, and tests check exactly that
  *    (semcl_buffer_alloc(SIZE_MAX / 2)): they must see malloc fail the way it fails in use.
+ *  - die_after_fork=0 (TSan): by default ThreadSanitizer refuses to start threads in the child
+ *    of a multi-threaded fork, which is exactly what
+ *    ThreadPool.ForkedChildDoesNotDeadlockOnAnInheritedPool checks.
  *  - everything else makes a finding loud: leaks, init-order, stacks, stop at the first error.
  */
 #if defined(__GNUC__)
@@ -28,5 +31,5 @@ SEMCL_SANITIZER_HOOK const char *__ubsan_default_options(void) {
 }
 
 SEMCL_SANITIZER_HOOK const char *__tsan_default_options(void) {
-  return "halt_on_error=1:second_deadlock_stack=1";
+  return "halt_on_error=1:second_deadlock_stack=1:die_after_fork=0";
 }
