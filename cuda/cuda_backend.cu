@@ -367,9 +367,28 @@ static cudaError_t record_work(cuda_state *st, cudaStream_t stream) {
   return cudaSuccess;
 }
 
-/* ---- the losses ------------------------------------------------------------------------ */
+/* ---- the losses and the embedding calls ---------------------------------------------------- */
 
-static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) {
+/* Enqueues a call's kernels on `stream` with its workspace (a loss or an embedding call). */
+typedef semcl_status_t (*call_launcher)(semcl_context *ctx, const void *problem, void *workspace,
+                                        cudaStream_t stream);
+
+static semcl_status_t launch_loss(semcl_context *ctx, const void *problem, void *workspace,
+                                  cudaStream_t stream) {
+  const semcl_problem *p = (const semcl_problem *)problem;
+  return p->kind == SEMCL_LOSS_POS_NEG ? semcl_cuda_pos_neg_launch(ctx, p, workspace, stream)
+                                       : semcl_cuda_positive_only_launch(ctx, p, workspace, stream);
+}
+
+static semcl_status_t launch_embed(semcl_context *ctx, const void *problem, void *workspace,
+                                   cudaStream_t stream) {
+  return semcl_cuda_embed_launch(ctx, (const semcl_embed_problem *)problem, workspace, stream);
+}
+
+/* A call on the context's device (current): ordered after the context's earlier work, with a
+ * workspace of `bytes`, and recorded as the context's last work. */
+static semcl_status_t run_on_device(semcl_context *ctx, size_t bytes, call_launcher launch,
+                                    const void *problem) {
   cuda_state *st = state_of(ctx);
   const cudaStream_t stream = stream_of(ctx);
   /* Inputs uploaded, or the workspace last used, on another stream: wait for that first. */
@@ -378,8 +397,8 @@ static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) 
     return semcl_cuda_fail(ctx, err, "ordering after the context's work on its previous stream");
   void *workspace = NULL;
   st->alloc_error = cudaSuccess;
-  semcl_status_t status = semcl_acquire_workspace(
-      ctx, workspace_bytes(p->kind, p->B, p->K), device_alloc, device_free, &workspace);
+  semcl_status_t status =
+      semcl_acquire_workspace(ctx, bytes, device_alloc, device_free, &workspace);
   if (status != SEMCL_STATUS_SUCCESS) {
     /* semcl_acquire_workspace reports every failed allocation as OUT_OF_MEMORY. */
     if (status == SEMCL_STATUS_OUT_OF_MEMORY && st->alloc_error != cudaSuccess &&
@@ -387,9 +406,7 @@ static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) 
       status = SEMCL_STATUS_CUDA_ERROR;
     return status;
   }
-  status = p->kind == SEMCL_LOSS_POS_NEG
-               ? semcl_cuda_pos_neg_launch(ctx, p, workspace, stream)
-               : semcl_cuda_positive_only_launch(ctx, p, workspace, stream);
+  status = launch(ctx, problem, workspace, stream);
   /* Recorded also after a failed launch: a kernel launched before it may still be running. */
   err = record_work(st, stream);
   if (status == SEMCL_STATUS_SUCCESS && err != cudaSuccess)
@@ -397,15 +414,19 @@ static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) 
   return status;
 }
 
-static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
+/* The same with the context's device made current for the call. */
+static semcl_status_t run_call(semcl_context *ctx, const char *what, size_t bytes,
+                               call_launcher launch, const void *problem) {
   device_guard guard;
-  semcl_status_t status = enter_device(ctx, "semcl loss", &guard);
-  if (status == SEMCL_STATUS_SUCCESS) status = run_on_device(ctx, p);
+  semcl_status_t status = enter_device(ctx, what, &guard);
+  if (status == SEMCL_STATUS_SUCCESS) status = run_on_device(ctx, bytes, launch, problem);
   leave_device(&guard);
   return status;
 }
 
-/* ---- the embedding calls: the same steps as a loss call, their own launcher ---------------- */
+static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
+  return run_call(ctx, "semcl loss", workspace_bytes(p->kind, p->B, p->K), launch_loss, p);
+}
 
 static semcl_status_t cuda_embed_workspace_size(const semcl_context *ctx, int kind, int64_t B,
                                                 int64_t K, int64_t D, size_t *bytes) {
@@ -414,36 +435,9 @@ static semcl_status_t cuda_embed_workspace_size(const semcl_context *ctx, int ki
   return SEMCL_STATUS_SUCCESS;
 }
 
-static semcl_status_t run_embed_on_device(semcl_context *ctx, const semcl_embed_problem *p) {
-  cuda_state *st = state_of(ctx);
-  const cudaStream_t stream = stream_of(ctx);
-  cudaError_t err = order_after_previous_work(st, stream);
-  if (err != cudaSuccess)
-    return semcl_cuda_fail(ctx, err, "ordering after the context's work on its previous stream");
-  void *workspace = NULL;
-  st->alloc_error = cudaSuccess;
-  semcl_status_t status = semcl_acquire_workspace(
-      ctx, semcl_cuda_embed_workspace(p->kind, p->B, p->K, p->D), device_alloc, device_free,
-      &workspace);
-  if (status != SEMCL_STATUS_SUCCESS) {
-    if (status == SEMCL_STATUS_OUT_OF_MEMORY && st->alloc_error != cudaSuccess &&
-        st->alloc_error != cudaErrorMemoryAllocation)
-      status = SEMCL_STATUS_CUDA_ERROR;
-    return status;
-  }
-  status = semcl_cuda_embed_launch(ctx, p, workspace, stream);
-  err = record_work(st, stream);
-  if (status == SEMCL_STATUS_SUCCESS && err != cudaSuccess)
-    status = semcl_cuda_fail(ctx, err, "recording the call's end");
-  return status;
-}
-
 static semcl_status_t cuda_run_embed(semcl_context *ctx, const semcl_embed_problem *p) {
-  device_guard guard;
-  semcl_status_t status = enter_device(ctx, "semcl embedding loss", &guard);
-  if (status == SEMCL_STATUS_SUCCESS) status = run_embed_on_device(ctx, p);
-  leave_device(&guard);
-  return status;
+  const size_t bytes = semcl_cuda_embed_workspace(p->kind, p->B, p->K, p->D);
+  return run_call(ctx, "semcl embedding loss", bytes, launch_embed, p);
 }
 
 /* ---- buffers and copies ---------------------------------------------------------------- */

@@ -101,6 +101,38 @@ static inline semcl_embed_scalars semcl_embed_scalars_of(const semcl_embed_probl
   return s;
 }
 
+/* The fields every embedding kernel's argument struct has (Args: embed_rows_args,
+ * shared_args), from the call: sizes, row inputs, options, scalars, per-sample losses, row
+ * gradients, and the fp64 leaves (2 x B doubles at `leaves`). counts and total: the masked
+ * call's real negatives per row and their total on the device, or NULL. */
+template <typename Args>
+static inline void semcl_embed_fill_rows(Args &a, const semcl_embed_problem *p,
+                                         const int64_t *counts, const unsigned long long *total,
+                                         char *leaves) {
+  a.B = p->B;
+  a.D = p->D;
+  a.user = (const float *)p->user;
+  a.item_raw = (const float *)p->item_raw;
+  a.item_pos = (const float *)p->item_pos;
+  a.y = p->y;
+  a.neg_mask = p->neg_mask;
+  a.neg_count = p->neg_count;
+  a.weight = p->weight;
+  a.pos_weight = p->pos_weight;
+  a.pos_weight_count = p->pos_weight_count;
+  a.counts = counts;
+  a.s = semcl_embed_scalars_of(p, total);
+  a.bwd = semcl_embed_backward(p);
+  a.loss = p->loss;
+  a.loss_ctr = p->loss_ctr;
+  a.loss_aux = p->loss_aux;
+  a.grad_user = (float *)p->grad_user;
+  a.grad_item_raw = (float *)p->grad_item_raw;
+  a.grad_item_pos = (float *)p->grad_item_pos;
+  a.leaf_ctr = (double *)leaves;
+  a.leaf_aux = a.leaf_ctr + p->B;
+}
+
 /* A launch's grid: its grid-stride loops cover any count, capped like the loss kernels'. */
 static inline int64_t semcl_embed_grid(int64_t blocks) {
   return blocks < 1 ? 1 : (blocks > SEMCL_CUDA_MAX_GRID ? SEMCL_CUDA_MAX_GRID : blocks);

@@ -325,35 +325,14 @@ extern "C" semcl_status_t semcl_cuda_embed_launch(semcl_context *ctx, const semc
   if (st != SEMCL_STATUS_SUCCESS) return st;
   embed_rows_args a;
   memset(&a, 0, sizeof a);
-  a.B = p->B;
+  semcl_embed_fill_rows(a, p, masked ? counts : NULL, masked ? total : NULL, ws + l.leaves);
   a.K = p->K;
-  a.D = p->D;
   a.chunks = p->kind == SEMCL_EMBED_KIND_PER_ROW ? (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK : 0;
-  a.user = (const float *)p->user;
-  a.item_raw = (const float *)p->item_raw;
-  a.item_pos = (const float *)p->item_pos;
   a.item_neg = (const float *)p->item_neg;
-  a.y = p->y;
-  a.neg_mask = p->neg_mask;
-  a.neg_count = p->neg_count;
-  a.weight = p->weight;
-  a.pos_weight = p->pos_weight;
-  a.pos_weight_count = p->pos_weight_count;
-  a.counts = masked ? counts : NULL;
-  a.s = semcl_embed_scalars_of(p, masked ? total : NULL);
-  a.bwd = semcl_embed_backward(p);
   a.want_h = semcl_embed_needs_neg_grads(p);
   a.want_user = p->grad_user != NULL;
-  a.loss = p->loss;
-  a.loss_ctr = p->loss_ctr;
-  a.loss_aux = p->loss_aux;
-  a.grad_user = (float *)p->grad_user;
-  a.grad_item_raw = (float *)p->grad_item_raw;
-  a.grad_item_pos = (float *)p->grad_item_pos;
   a.grad_item_neg = (float *)p->grad_item_neg;
   a.partials = (float *)(ws + l.partials);
-  a.leaf_ctr = (double *)(ws + l.leaves);
-  a.leaf_aux = a.leaf_ctr + p->B;
   const int64_t row_blocks = (p->B + 7) / 8; /* 8 warps per block, a row each */
   if (p->kind == SEMCL_EMBED_KIND_PER_ROW) {
     st = SEMCL_CUDA_LAUNCH(ctx, "launching the per-row negatives' pass", chunks_kernel_for(p->D),

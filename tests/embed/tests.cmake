@@ -40,4 +40,8 @@ semcl_add_test(test_embed_emulated
 target_include_directories(test_embed_emulated BEFORE PRIVATE
   ${_semcl_emu}/include ${_semcl_emu} ${PROJECT_SOURCE_DIR}/cuda ${PROJECT_SOURCE_DIR}/src
   ${_semcl_embed})
-target_compile_options(test_embed_emulated PRIVATE -ffp-contract=off)
+# The emulator's compile options, as tests/cuda/tests.cmake (included first) gives them to
+# test_cuda_emulated: exact shared arithmetic (-ffp-contract=off) and, under AddressSanitizer,
+# no fake stacks for the fibers.
+get_target_property(_semcl_emu_options test_cuda_emulated COMPILE_OPTIONS)
+target_compile_options(test_embed_emulated PRIVATE ${_semcl_emu_options})
