@@ -73,4 +73,40 @@ static __device__ __forceinline__ int64_t semcl_embed_limit(const int32_t *neg_c
   return c < 0 ? 0 : ((int64_t)c > K ? K : (int64_t)c);
 }
 
+/* T over a row's chunk sums: chunk ch's fp32 softplus and sigmoid sums at sums[ch * stride]
+ * and sums[ch * stride + 1] (one lane). */
+static __device__ __forceinline__ void semcl_embed_chunk_totals(const float *sums, int64_t stride,
+                                                                int64_t chunks, double *sp_total,
+                                                                double *sg_total) {
+  semcl_tree_stream s;
+  semcl_tree_stream_init(&s);
+  for (int64_t ch = 0; ch < chunks; ++ch)
+    semcl_tree_stream_push(&s, (double)sums[ch * stride], (double)sums[ch * stride + 1]);
+  semcl_tree_stream_finish(&s, sp_total, sg_total);
+}
+
+/* Row b's per-sample loss outputs (reduction NONE) or NULL: out[0..3) = loss, ctr, aux. */
+template <typename Args>
+static __device__ __forceinline__ void semcl_embed_sample_outputs(const Args &a, int64_t b,
+                                                                  float *out[3]) {
+  const int none = a.s.reduction == SEMCL_ROW_NONE;
+  out[0] = none ? a.loss + b : NULL;
+  out[1] = none ? a.loss_ctr + b : NULL;
+  out[2] = none ? a.loss_aux + b : NULL;
+}
+
+/* The whole warp, after lane 0 formed hr and hp: hands them to every lane and writes row b's
+ * grad_item_raw = hr u and grad_item_pos = hp u (those asked for). */
+template <typename Args>
+static __device__ __forceinline__ void semcl_embed_item_grads(const Args &a, int64_t b, int lane,
+                                                              float *hr, float *hp) {
+  *hr = __shfl_sync(SEMCL_EMBED_FULL_MASK, *hr, 0);
+  *hp = __shfl_sync(SEMCL_EMBED_FULL_MASK, *hp, 0);
+  const float *u = a.user + b * a.D;
+  for (int64_t d = lane; d < a.D; d += 32) {
+    if (a.grad_item_raw) a.grad_item_raw[b * a.D + d] = *hr * u[d];
+    if (a.grad_item_pos) a.grad_item_pos[b * a.D + d] = *hp * u[d];
+  }
+}
+
 #endif /* SEMCL_EMBED_DEVICE_CUH */

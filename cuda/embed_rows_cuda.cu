@@ -155,34 +155,26 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_finish_kernel(embed_r
   const int64_t warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
   const semcl_row_consts rc = semcl_embed_row_consts(a.s);
   const int64_t D = a.D;
-  const int none = a.s.reduction == SEMCL_ROW_NONE;
   for (int64_t b = (((int64_t)blockIdx.x * blockDim.x) + threadIdx.x) >> 5; b < a.B; b += warps) {
     const float *u = a.user + b * D, *r = a.item_raw + b * D, *q = a.item_pos + b * D;
     const float raw = semcl_embed_score(a.s.scale, semcl_embed_warp_dot(u, r, lane, D));
     const float *slots = a.partials + b * a.chunks * (2 + D);
     float hr = 0.0f, hp = 0.0f;
     if (lane == 0) {
-      double sp_total, sg_total;
-      semcl_tree_stream s;
-      semcl_tree_stream_init(&s);
-      for (int64_t ch = 0; ch < a.chunks; ++ch)
-        semcl_tree_stream_push(&s, (double)slots[ch * (2 + D)], (double)slots[ch * (2 + D) + 1]);
-      semcl_tree_stream_finish(&s, &sp_total, &sg_total);
-      double ctr_leaf, aux_leaf;
+      double sp_total, sg_total, ctr_leaf, aux_leaf;
+      semcl_embed_chunk_totals(slots, 2 + D, a.chunks, &sp_total, &sg_total);
+      float *out[3];
+      semcl_embed_sample_outputs(a, b, out);
       semcl_embed_pos_neg_row_end(&rc, b, a.s.scale, raw, a.y[b], row_weight(a, b),
                                   row_pos_weight(a, b), a.counts ? a.counts[b] : a.K, sp_total,
-                                  sg_total, a.bwd, none ? a.loss + b : NULL,
-                                  none ? a.loss_ctr + b : NULL, none ? a.loss_aux + b : NULL, &hr,
-                                  &hp, &ctr_leaf, &aux_leaf);
+                                  sg_total, a.bwd, out[0], out[1], out[2], &hr, &hp, &ctr_leaf,
+                                  &aux_leaf);
       a.leaf_ctr[b] = ctr_leaf;
       a.leaf_aux[b] = aux_leaf;
     }
     if (!a.bwd) continue;
-    hr = __shfl_sync(SEMCL_EMBED_FULL_MASK, hr, 0);
-    hp = __shfl_sync(SEMCL_EMBED_FULL_MASK, hp, 0);
+    semcl_embed_item_grads(a, b, lane, &hr, &hp);
     for (int64_t d = lane; d < D; d += 32) {
-      if (a.grad_item_raw) a.grad_item_raw[b * D + d] = hr * u[d];
-      if (a.grad_item_pos) a.grad_item_pos[b * D + d] = hp * u[d];
       if (a.grad_user) {
         double neg = 0.0;
         for (int64_t ch = 0; ch < a.chunks; ++ch) {
@@ -201,7 +193,6 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_positive_only_kernel(
   const int64_t warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
   const semcl_row_consts rc = semcl_embed_row_consts(a.s);
   const int64_t D = a.D;
-  const int none = a.s.reduction == SEMCL_ROW_NONE;
   for (int64_t b = (((int64_t)blockIdx.x * blockDim.x) + threadIdx.x) >> 5; b < a.B; b += warps) {
     const float *u = a.user + b * D, *r = a.item_raw + b * D, *q = a.item_pos + b * D;
     const float raw = semcl_embed_score(a.s.scale, semcl_embed_warp_dot(u, r, lane, D));
@@ -209,21 +200,18 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_positive_only_kernel(
     float hr = 0.0f, hp = 0.0f;
     if (lane == 0) {
       double ctr_leaf, aux_leaf;
+      float *out[3];
+      semcl_embed_sample_outputs(a, b, out);
       semcl_embed_positive_only_row_end(&rc, b, a.s.scale, raw, pos, a.y[b], row_weight(a, b),
-                                        row_pos_weight(a, b), a.bwd, none ? a.loss + b : NULL,
-                                        none ? a.loss_ctr + b : NULL, none ? a.loss_aux + b : NULL,
-                                        &hr, &hp, &ctr_leaf, &aux_leaf);
+                                        row_pos_weight(a, b), a.bwd, out[0], out[1], out[2], &hr,
+                                        &hp, &ctr_leaf, &aux_leaf);
       a.leaf_ctr[b] = ctr_leaf;
       a.leaf_aux[b] = aux_leaf;
     }
     if (!a.bwd) continue;
-    hr = __shfl_sync(SEMCL_EMBED_FULL_MASK, hr, 0);
-    hp = __shfl_sync(SEMCL_EMBED_FULL_MASK, hp, 0);
-    for (int64_t d = lane; d < D; d += 32) {
-      if (a.grad_item_raw) a.grad_item_raw[b * D + d] = hr * u[d];
-      if (a.grad_item_pos) a.grad_item_pos[b * D + d] = hp * u[d];
+    semcl_embed_item_grads(a, b, lane, &hr, &hp);
+    for (int64_t d = lane; d < D; d += 32)
       if (a.grad_user) a.grad_user[b * D + d] = semcl_embed_user_grad(0.0, hr, r[d], hp, q[d]);
-    }
   }
 }
 

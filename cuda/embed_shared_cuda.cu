@@ -87,7 +87,6 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) shared_row_end_kernel(share
   const int64_t warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
   const semcl_row_consts rc = semcl_embed_row_consts(a.s);
   const int64_t D = a.D;
-  const int none = a.s.reduction == SEMCL_ROW_NONE;
   for (int64_t i = (((int64_t)blockIdx.x * blockDim.x) + threadIdx.x) >> 5; i < a.rows;
        i += warps) {
     const int64_t b = a.r0 + i;
@@ -96,30 +95,20 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) shared_row_end_kernel(share
         semcl_embed_score(a.s.scale, semcl_embed_warp_dot(u, a.item_raw + b * D, lane, D));
     float hr = 0.0f, hp = 0.0f;
     if (lane == 0) {
-      const float *sums = a.chunk_sums + i * a.chunks * 2;
-      semcl_tree_stream s;
-      semcl_tree_stream_init(&s);
-      for (int64_t ch = 0; ch < a.chunks; ++ch)
-        semcl_tree_stream_push(&s, (double)sums[2 * ch], (double)sums[2 * ch + 1]);
       double sp_total, sg_total, ctr_leaf, aux_leaf;
-      semcl_tree_stream_finish(&s, &sp_total, &sg_total);
+      semcl_embed_chunk_totals(a.chunk_sums + i * a.chunks * 2, 2, a.chunks, &sp_total, &sg_total);
       const float pw = a.pos_weight ? a.pos_weight[a.pos_weight_count == 1 ? 0 : b] : 1.0f;
+      float *out[3];
+      semcl_embed_sample_outputs(a, b, out);
       semcl_embed_pos_neg_row_end(&rc, b, a.s.scale, raw, a.y[b], a.weight ? a.weight[b] : 1.0f, pw,
-                                  a.counts ? a.counts[b] : a.N, sp_total, sg_total, a.bwd,
-                                  none ? a.loss + b : NULL, none ? a.loss_ctr + b : NULL,
-                                  none ? a.loss_aux + b : NULL, &hr, &hp, &ctr_leaf, &aux_leaf);
+                                  a.counts ? a.counts[b] : a.N, sp_total, sg_total, a.bwd, out[0],
+                                  out[1], out[2], &hr, &hp, &ctr_leaf, &aux_leaf);
       a.leaf_ctr[b] = ctr_leaf;
       a.leaf_aux[b] = aux_leaf;
       a.hr[i] = hr;
       a.hp[i] = hp;
     }
-    if (!a.bwd) continue;
-    hr = __shfl_sync(SEMCL_EMBED_FULL_MASK, hr, 0);
-    hp = __shfl_sync(SEMCL_EMBED_FULL_MASK, hp, 0);
-    for (int64_t d = lane; d < D; d += 32) {
-      if (a.grad_item_raw) a.grad_item_raw[b * D + d] = hr * u[d];
-      if (a.grad_item_pos) a.grad_item_pos[b * D + d] = hp * u[d];
-    }
+    if (a.bwd) semcl_embed_item_grads(a, b, lane, &hr, &hp);
   }
 }
 
