@@ -25,6 +25,8 @@
 
 #include <semcl/semcl.h>
 
+#include "embed_driver.h"
+
 /* ---- options ------------------------------------------------------------------------ */
 
 enum { LOSS_POS_NEG = 0, LOSS_POSITIVE_ONLY = 1, N_LOSSES = 2 };
@@ -109,8 +111,9 @@ static void usage(FILE *f) {
     "  backend,loss,dtype,B,K,threads,pass,median_ms,p20_ms,p80_ms,gelem_per_s,gb_per_s,\n"
     "  peak_rss_mb,input_sets,working_set_mb,cpu_isa,copy_fraction\n"
     "and one row per case on stdout (the example and progress go to stderr).\n"
-    "Exit status: 0 ok, 2 bad arguments, 3 backend unavailable, 1 other errors.\n",
+    "Exit status: 0 ok, 2 bad arguments, 3 backend unavailable, 1 other errors.\n\n",
     prog);
+  semcl_bench_embed_usage(f);
 }
 
 static void die_usage(const char *fmt, const char *a, const char *b) {
@@ -872,6 +875,7 @@ static int sweep(semcl_context *ctx, const options *o, int *case_no, int n_cases
 }
 
 int main(int argc, char **argv) {
+  if (semcl_bench_embed_requested(argc, argv)) return semcl_bench_embed_main(prog, argc, argv);
   options o;
   parse_args(argc, argv, &o);
   progress_tty = isatty(STDERR_FILENO);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "cuda_common.h"
+#include "embed_cuda.h"
 
 typedef struct cuda_state {
   int device;               /* the device the context was created on */
@@ -208,8 +209,10 @@ static void cuda_release(semcl_context *ctx) {
   cuda_state *st = state_of(ctx);
   if (!st) return;
   device_guard guard;
-  if (enter_device(ctx, "semcl_destroy", &guard) == SEMCL_STATUS_SUCCESS)
+  if (enter_device(ctx, "semcl_destroy", &guard) == SEMCL_STATUS_SUCCESS) {
+    semcl_cuda_embed_release(ctx);         /* the embedding calls' cuBLAS handle */
     (void)cudaEventDestroy(st->last_work); /* nothing to report from a destructor */
+  }
   leave_device(&guard);
   free(st);
   ctx->backend_state = NULL;
@@ -364,9 +367,28 @@ static cudaError_t record_work(cuda_state *st, cudaStream_t stream) {
   return cudaSuccess;
 }
 
-/* ---- the losses ------------------------------------------------------------------------ */
+/* ---- the losses and the embedding calls ---------------------------------------------------- */
 
-static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) {
+/* Enqueues a call's kernels on `stream` with its workspace (a loss or an embedding call). */
+typedef semcl_status_t (*call_launcher)(semcl_context *ctx, const void *problem, void *workspace,
+                                        cudaStream_t stream);
+
+static semcl_status_t launch_loss(semcl_context *ctx, const void *problem, void *workspace,
+                                  cudaStream_t stream) {
+  const semcl_problem *p = (const semcl_problem *)problem;
+  return p->kind == SEMCL_LOSS_POS_NEG ? semcl_cuda_pos_neg_launch(ctx, p, workspace, stream)
+                                       : semcl_cuda_positive_only_launch(ctx, p, workspace, stream);
+}
+
+static semcl_status_t launch_embed(semcl_context *ctx, const void *problem, void *workspace,
+                                   cudaStream_t stream) {
+  return semcl_cuda_embed_launch(ctx, (const semcl_embed_problem *)problem, workspace, stream);
+}
+
+/* A call on the context's device (current): ordered after the context's earlier work, with a
+ * workspace of `bytes`, and recorded as the context's last work. */
+static semcl_status_t run_on_device(semcl_context *ctx, size_t bytes, call_launcher launch,
+                                    const void *problem) {
   cuda_state *st = state_of(ctx);
   const cudaStream_t stream = stream_of(ctx);
   /* Inputs uploaded, or the workspace last used, on another stream: wait for that first. */
@@ -375,8 +397,8 @@ static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) 
     return semcl_cuda_fail(ctx, err, "ordering after the context's work on its previous stream");
   void *workspace = NULL;
   st->alloc_error = cudaSuccess;
-  semcl_status_t status = semcl_acquire_workspace(
-      ctx, workspace_bytes(p->kind, p->B, p->K), device_alloc, device_free, &workspace);
+  semcl_status_t status =
+      semcl_acquire_workspace(ctx, bytes, device_alloc, device_free, &workspace);
   if (status != SEMCL_STATUS_SUCCESS) {
     /* semcl_acquire_workspace reports every failed allocation as OUT_OF_MEMORY. */
     if (status == SEMCL_STATUS_OUT_OF_MEMORY && st->alloc_error != cudaSuccess &&
@@ -384,9 +406,7 @@ static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) 
       status = SEMCL_STATUS_CUDA_ERROR;
     return status;
   }
-  status = p->kind == SEMCL_LOSS_POS_NEG
-               ? semcl_cuda_pos_neg_launch(ctx, p, workspace, stream)
-               : semcl_cuda_positive_only_launch(ctx, p, workspace, stream);
+  status = launch(ctx, problem, workspace, stream);
   /* Recorded also after a failed launch: a kernel launched before it may still be running. */
   err = record_work(st, stream);
   if (status == SEMCL_STATUS_SUCCESS && err != cudaSuccess)
@@ -394,12 +414,30 @@ static semcl_status_t run_on_device(semcl_context *ctx, const semcl_problem *p) 
   return status;
 }
 
-static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
+/* The same with the context's device made current for the call. */
+static semcl_status_t run_call(semcl_context *ctx, const char *what, size_t bytes,
+                               call_launcher launch, const void *problem) {
   device_guard guard;
-  semcl_status_t status = enter_device(ctx, "semcl loss", &guard);
-  if (status == SEMCL_STATUS_SUCCESS) status = run_on_device(ctx, p);
+  semcl_status_t status = enter_device(ctx, what, &guard);
+  if (status == SEMCL_STATUS_SUCCESS) status = run_on_device(ctx, bytes, launch, problem);
   leave_device(&guard);
   return status;
+}
+
+static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
+  return run_call(ctx, "semcl loss", workspace_bytes(p->kind, p->B, p->K), launch_loss, p);
+}
+
+static semcl_status_t cuda_embed_workspace_size(const semcl_context *ctx, int kind, int64_t B,
+                                                int64_t K, int64_t D, size_t *bytes) {
+  (void)ctx;
+  *bytes = semcl_cuda_embed_workspace(kind, B, K, D);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+static semcl_status_t cuda_run_embed(semcl_context *ctx, const semcl_embed_problem *p) {
+  const size_t bytes = semcl_cuda_embed_workspace(p->kind, p->B, p->K, p->D);
+  return run_call(ctx, "semcl embedding loss", bytes, launch_embed, p);
 }
 
 /* ---- buffers and copies ---------------------------------------------------------------- */
@@ -507,4 +545,6 @@ const semcl_backend_ops semcl_cuda_backend = {
     cuda_download,       /* download */
     cuda_synchronize,    /* synchronize */
     cuda_release,        /* release */
+    cuda_run_embed,      /* run_embed */
+    cuda_embed_workspace_size, /* embed_workspace_size */
 };

@@ -8,21 +8,12 @@
 
 #include "semcl_internal.h"
 
-typedef struct region {
-  const void *ptr;
-  size_t bytes;
-  const char *name;
-  int is_output;
-  int required;
-  int inplace_pair; /* regions with the same non-zero value may coincide exactly */
-} region;
-
-static int overlaps(const region *a, const region *b) {
+static int overlaps(const semcl_region *a, const semcl_region *b) {
   const uintptr_t a0 = (uintptr_t)a->ptr, b0 = (uintptr_t)b->ptr;
   return a0 < b0 + b->bytes && b0 < a0 + a->bytes;
 }
 
-static int allowed_overlap(const region *a, const region *b) {
+static int allowed_overlap(const semcl_region *a, const semcl_region *b) {
   return a->inplace_pair != 0 && a->inplace_pair == b->inplace_pair && a->ptr == b->ptr &&
          a->bytes == b->bytes;
 }
@@ -41,8 +32,7 @@ semcl_status_t semcl_check_sizes(semcl_context *ctx, const char *fn, int64_t B, 
   return SEMCL_STATUS_SUCCESS;
 }
 
-static semcl_status_t check_sizes_and_scalars(semcl_context *ctx, const char *fn,
-                                              const semcl_problem *p) {
+semcl_status_t semcl_check_scalars(semcl_context *ctx, const char *fn, const semcl_problem *p) {
   if (p->reduction != SEMCL_REDUCTION_MEAN && p->reduction != SEMCL_REDUCTION_SUM &&
       p->reduction != SEMCL_REDUCTION_NONE)
     return semcl_fail(ctx, SEMCL_STATUS_INVALID_ENUM,
@@ -73,7 +63,7 @@ static semcl_status_t check_sizes_and_scalars(semcl_context *ctx, const char *fn
 }
 
 static semcl_status_t check_problem(semcl_context *ctx, const char *fn, const semcl_problem *p) {
-  semcl_status_t st = check_sizes_and_scalars(ctx, fn, p);
+  semcl_status_t st = semcl_check_scalars(ctx, fn, p);
   if (st != SEMCL_STATUS_SUCCESS) return st;
 
   const int pair = p->kind == SEMCL_LOSS_POS_NEG;
@@ -82,7 +72,7 @@ static semcl_status_t check_problem(semcl_context *ctx, const char *fn, const se
   const size_t rows_score = (size_t)p->B * esize;
   const size_t neg_score = (size_t)(p->B * p->K) * esize;
   const size_t loss_bytes = p->reduction == SEMCL_REDUCTION_NONE ? rows_f32 : sizeof(float);
-  const region regions[] = {
+  const semcl_region regions[] = {
       /* ptr, bytes, name, is_output, required, inplace_pair */
       {p->score_raw, rows_score, "score_raw", 0, 1, 0},
       {p->score_pos, rows_score, "score_pos", 0, 1, 0},
@@ -103,7 +93,12 @@ static semcl_status_t check_problem(semcl_context *ctx, const char *fn, const se
       {p->grad_pos, rows_score, "grad_pos", 1, 0, 0},
       {p->grad_neg, neg_score, "grad_neg", 1, 0, 1},
   };
-  enum { count = sizeof regions / sizeof regions[0] };
+  return semcl_check_regions(ctx, fn, regions, (int)(sizeof regions / sizeof regions[0]),
+                             "grad_neg == score_neg exactly");
+}
+
+semcl_status_t semcl_check_regions(semcl_context *ctx, const char *fn, const semcl_region *regions,
+                                   int count, const char *inplace_rule) {
   for (int i = 0; i < count; ++i)
     if (regions[i].required && !regions[i].ptr)
       return semcl_fail(ctx, SEMCL_STATUS_NULL_POINTER, "%s: %s is NULL", fn, regions[i].name);
@@ -114,23 +109,23 @@ static semcl_status_t check_problem(semcl_context *ctx, const char *fn, const se
       if (!regions[j].ptr || !(regions[i].is_output || regions[j].is_output)) continue;
       if (overlaps(&regions[i], &regions[j]) && !allowed_overlap(&regions[i], &regions[j]))
         return semcl_fail(ctx, SEMCL_STATUS_ALIASING,
-                          "%s: %s overlaps %s (the only overlap allowed is grad_neg == "
-                          "score_neg exactly)",
-                          fn, regions[i].name, regions[j].name);
+                          "%s: %s overlaps %s (the only overlap allowed is %s)", fn,
+                          regions[i].name, regions[j].name, inplace_rule);
     }
   }
 
   if (ctx->ops->check_pointers) {
-    const void *ptrs[count];
-    const char *names[count];
+    enum { max_regions = 32 };
+    const void *ptrs[max_regions];
+    const char *names[max_regions];
     int n = 0;
-    for (int i = 0; i < count; ++i)
+    for (int i = 0; i < count && n < max_regions; ++i)
       if (regions[i].ptr && regions[i].ptr != ctx->user_workspace) {
         ptrs[n] = regions[i].ptr;
         names[n] = regions[i].name;
         ++n;
       }
-    st = ctx->ops->check_pointers(ctx, ptrs, names, n);
+    const semcl_status_t st = ctx->ops->check_pointers(ctx, ptrs, names, n);
     if (st != SEMCL_STATUS_SUCCESS) return st;
   }
   return SEMCL_STATUS_SUCCESS;
@@ -156,8 +151,8 @@ size_t semcl_dtype_size(semcl_dtype_t dtype) {
 /* Fills the options part of a problem; INVALID_VALUE for a struct_size the library does not
  * know (a caller that did not initialise the struct, or a newer header's larger struct with
  * fields this library would ignore). */
-static semcl_status_t apply_options(semcl_context *ctx, const char *fn,
-                                    const semcl_options *options, semcl_problem *p) {
+semcl_status_t semcl_apply_options(semcl_context *ctx, const char *fn,
+                                   const semcl_options *options, semcl_problem *p) {
   p->dtype = SEMCL_DTYPE_FLOAT32;
   if (!options) return SEMCL_STATUS_SUCCESS;
   if (options->struct_size != sizeof(semcl_options))
@@ -183,7 +178,7 @@ semcl_status_t semcl_positive_only_ex(semcl_context *ctx, int64_t B, const void 
   static const char fn[] = "semcl_positive_only_ex";
   if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
   semcl_problem p = {0};
-  const semcl_status_t st = apply_options(ctx, fn, options, &p);
+  const semcl_status_t st = semcl_apply_options(ctx, fn, options, &p);
   if (st != SEMCL_STATUS_SUCCESS) return st;
   p.kind = SEMCL_LOSS_POSITIVE_ONLY;
   p.B = B;
@@ -213,7 +208,7 @@ semcl_status_t semcl_pos_neg_ex(semcl_context *ctx, int64_t B, int64_t K, const 
   static const char fn[] = "semcl_pos_neg_ex";
   if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
   semcl_problem p = {0};
-  const semcl_status_t st = apply_options(ctx, fn, options, &p);
+  const semcl_status_t st = semcl_apply_options(ctx, fn, options, &p);
   if (st != SEMCL_STATUS_SUCCESS) return st;
   p.kind = SEMCL_LOSS_POS_NEG;
   p.B = B;

@@ -6,6 +6,7 @@
 
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_count.h"
+#include "cpu/embed_kernels.h"
 #include "cpu/thread_pool.h"
 #include "semcl_internal.h"
 
@@ -59,6 +60,7 @@ semcl_status_t semcl_create(semcl_context **out, semcl_backend_t backend) {
   ctx->backend = SEMCL_BACKEND_CPU;
   ctx->ops = &semcl_cpu_backend;
   ctx->cpu_isa = semcl_cpu_isa_default();
+  ctx->cpu_gemm_builtin = semcl_cpu_gemm_default_builtin();
   if (backend == SEMCL_BACKEND_CPU) { /* never touches the CUDA runtime (fork-safe) */
     *out = ctx;
     return SEMCL_STATUS_SUCCESS;

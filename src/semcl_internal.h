@@ -43,6 +43,8 @@ static inline int semcl_problem_masked(const semcl_problem *p) {
   return p->neg_mask != NULL || p->neg_count != NULL;
 }
 
+struct semcl_embed_problem; /* semcl_embed.h: one validated embedding call */
+
 typedef struct semcl_backend_ops {
   semcl_status_t (*run)(semcl_context *ctx, const semcl_problem *problem);
   semcl_status_t (*workspace_size)(const semcl_context *ctx, semcl_loss_kind_t kind, int64_t B,
@@ -56,6 +58,10 @@ typedef struct semcl_backend_ops {
   semcl_status_t (*download)(semcl_context *ctx, void *dst, const void *src, size_t bytes);
   semcl_status_t (*synchronize)(semcl_context *ctx);
   void (*release)(semcl_context *ctx); /* frees backend state; called by semcl_destroy */
+  /* The embedding calls (semcl_embed.h); kind is a semcl_embed_kind_t. */
+  semcl_status_t (*run_embed)(semcl_context *ctx, const struct semcl_embed_problem *problem);
+  semcl_status_t (*embed_workspace_size)(const semcl_context *ctx, int kind, int64_t B,
+                                         int64_t K, int64_t D, size_t *bytes);
 } semcl_backend_ops;
 
 struct semcl_pool; /* src/cpu/thread_pool.h */
@@ -74,6 +80,8 @@ struct semcl_context {
   void *backend_state; /* owned by the backend (CUDA: device, handles) */
   struct semcl_pool *pool; /* CPU worker threads, created on first use (cpu/thread_pool.c) */
   int pointer_checks_off; /* semcl_set_pointer_checks(ctx, 0): skip the memory-space checks */
+  int cpu_gemm_builtin; /* shared-pool GEMMs on the CPU: semcl's own instead of the BLAS */
+  void *embed_state;    /* owned by the CUDA embedding code (cuBLAS handle); NULL until used */
   char message[SEMCL_MESSAGE_CAPACITY];
   char backend_note[SEMCL_NOTE_CAPACITY]; /* why AUTO chose the CPU; "" otherwise */
 };
@@ -89,6 +97,33 @@ void semcl_clear_error(semcl_context *ctx);
 /* B >= 1, K >= 1 and B*K floats addressable with 64-bit byte counts: INVALID_SIZE or
  * SIZE_OVERFLOW with a message naming `fn`, else SUCCESS. Shared by every call taking sizes. */
 semcl_status_t semcl_check_sizes(semcl_context *ctx, const char *fn, int64_t B, int64_t K);
+
+/* The score-level calls' checks of everything but the arrays, in this order: reduction and
+ * dtype enums, B and K (semcl_check_sizes), lambda and grad_scale finite, no masks for the
+ * positive-only loss, pos_weight_count. The embedding calls run them on a score view of their
+ * call (same messages). */
+semcl_status_t semcl_check_scalars(semcl_context *ctx, const char *fn, const semcl_problem *p);
+/* Copies a semcl_options (NULL = defaults) into p's dtype, masks and weights; INVALID_VALUE
+ * for a struct_size the library does not know. */
+semcl_status_t semcl_apply_options(semcl_context *ctx, const char *fn,
+                                   const semcl_options *options, semcl_problem *p);
+
+/* One array argument of a call, for the shared argument checks (semcl_api.c). */
+typedef struct semcl_region {
+  const void *ptr;
+  size_t bytes;
+  const char *name;
+  int is_output;
+  int required;
+  int inplace_pair; /* regions with the same non-zero value may coincide exactly */
+} semcl_region;
+
+/* The checks every loss call makes on its arrays, in this order: required pointers not NULL
+ * (NULL_POINTER), no overlap involving an output except an allowed in-place pair (ALIASING;
+ * `inplace_rule` names the allowed overlap in the message), every distinct pointer in the
+ * context's memory space (the backend's check_pointers). Writes nothing but the message. */
+semcl_status_t semcl_check_regions(semcl_context *ctx, const char *fn, const semcl_region *regions,
+                                   int count, const char *inplace_rule);
 
 /* The CPU thread count to use for this call (resolves 0 to semcl_cpu_count(): the affinity
  * mask and the cgroup CPU quota). */

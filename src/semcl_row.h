@@ -235,7 +235,7 @@ SEMCL_FN void semcl_positive_only_finish_row(const semcl_row_consts *c, int64_t 
                                              double *ctr_leaf, double *aux_leaf) {
   const int grads = grad_raw_f32 || grad_pos_f32;
   const double s = grads ? semcl_row_ctr_scale(c, semcl_row_upstream(c, b)) * (double)w : 0.0;
-  float ctr, aux, graw, gpos;
+  float ctr, aux, graw = 0.0f, gpos = 0.0f; /* zeros: gcc cannot see grads set them */
   if (semcl_positive_only_row_fast(s, c->lambda, raw, pos, y, pw, grads, &ctr, &aux, &graw,
                                    &gpos))
     semcl_positive_only_grads(s, c->lambda, raw, pos, y, pw, &graw, &gpos);

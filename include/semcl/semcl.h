@@ -363,6 +363,130 @@ SEMCL_API semcl_status_t semcl_pos_neg_ex(
     const semcl_options *options, float grad_scale, const float *grad_upstream, float *loss,
     float *loss_ctr, float *loss_aux, void *grad_raw, void *grad_pos, void *grad_neg);
 
+/* ---- from embeddings: dot-product scores fused with the losses ------------------------ */
+/*
+ * For two-tower models whose score is a dot product: the calls take the embeddings and return
+ * the losses and the embedding gradients, without a B*K score matrix or a B*K*D copy in
+ * between. docs/embeddings.md has the math, the summation orders and the accuracy bounds.
+ *
+ * Shapes (row-major, element type options->dtype; only SEMCL_DTYPE_FLOAT32 so far, other
+ * dtypes are refused with SEMCL_STATUS_INVALID_VALUE):
+ *   user, item_raw, item_pos      (B,D)     u_b, r_b, p_b
+ *   item_neg                      (B,K,D)   per-row negatives n_bk   (semcl_pos_neg_embed)
+ *   neg_pool                      (N,D)     negatives shared by every row (semcl_pos_neg_shared_embed)
+ *   y (B), losses and grad_upstream as in the score-level calls; gradients have the shape of
+ *   their input. Every gradient pointer may be NULL: it is skipped, and work that only it needs
+ *   is not done (all NULL: forward only).
+ *
+ * Scores: s = score_scale * (u . v) for every pair (raw: u_b.r_b, pos: u_b.p_b, negatives),
+ * then exactly the score-level loss (semcl_pos_neg_ex / semcl_positive_only_ex with the same
+ * options) on these scores; the gradients are its gradients chained through the dot products.
+ *
+ * Determinism: every result is the same bit for bit from run to run and for every thread
+ * count and CPU instruction-set level. Per-row negatives and the positive-only loss are
+ * moreover bitwise identical on the CPU and on CUDA (a fixed order for every sum, including
+ * the dot products over D). The shared pool's three matrix products are GEMMs (OpenBLAS or
+ * semcl's own on the CPU, cuBLAS on CUDA): CPU and CUDA then agree within a GEMM-style bound
+ * (docs/embeddings.md), and bitwise reproducibility on CUDA holds on one GPU model with one
+ * cuBLAS version.
+ */
+
+/* Arithmetic of the shared pool's GEMMs on CUDA. On the CPU both values compute in fp32. */
+typedef enum semcl_gemm_math {
+  SEMCL_GEMM_MATH_FP32 = 0, /* fp32 products and sums (default; CUBLAS_COMPUTE_32F) */
+  SEMCL_GEMM_MATH_TF32 = 1  /* tensor cores with TF32-rounded inputs, fp32 sums
+                               (CUBLAS_COMPUTE_32F_FAST_TF32): faster, about 1e-3 relative */
+} semcl_gemm_math_t;
+
+/*
+ * Options of the embedding calls beyond semcl_options (which keeps dtype, neg_mask, neg_count,
+ * weight, pos_weight with the meaning of the score-level calls: for the shared pool a
+ * negative is (row b, pool entry n), so neg_mask is (B,N) and neg_count counts pool entries).
+ * Initialise with SEMCL_EMBED_OPTIONS_INIT; NULL means all defaults.
+ *
+ *   score_scale     multiplies every dot product (a temperature 1/tau), raw and pos scores
+ *                   included; finite (else SEMCL_STATUS_NON_FINITE_SCALAR). Default 1.
+ *   pos_index       shared pool only: (B) int64 or NULL. Pool entry pos_index[b] is masked for
+ *                   row b (an accidental hit: its own positive in the pool); a value outside
+ *                   [0, N) masks nothing (-1 for "none"). Combines with the masks.
+ *   gemm_math       shared pool on CUDA: SEMCL_GEMM_MATH_FP32 (default) or _TF32.
+ */
+typedef struct semcl_embed_options {
+  size_t struct_size;          /* sizeof(semcl_embed_options) */
+  float score_scale;           /* default 1 */
+  const int64_t *pos_index;    /* (B) or NULL; shared pool only */
+  semcl_gemm_math_t gemm_math; /* default SEMCL_GEMM_MATH_FP32 */
+} semcl_embed_options;
+
+#define SEMCL_EMBED_OPTIONS_INIT {sizeof(semcl_embed_options), 1.0f, NULL, SEMCL_GEMM_MATH_FP32}
+
+/*
+ * Loss 2 with per-row negatives: row b's negatives are item_neg[b, 0..K). One pass over
+ * item_neg reads each negative once and writes its gradient once (grad_item_neg[b,k] =
+ * h_bk * u_b, h_bk = score_scale * dL/ds_bk), while grad_user accumulates h_bk * n_bk.
+ * Masked negatives (options->neg_mask, neg_count) do not affect any output (they may hold
+ * anything, NaN included) and their grad_item_neg rows are written +0.
+ * Aliasing: the only overlap allowed is grad_item_neg == item_neg exactly (in place; each
+ * negative is read before its gradient is written). Every other overlap between an output and
+ * an input (embeddings, labels, options' arrays) or between two outputs is refused.
+ */
+SEMCL_API semcl_status_t semcl_pos_neg_embed(
+    semcl_context *ctx, int64_t B, int64_t K, int64_t D, const void *user, const void *item_raw,
+    const void *item_pos, const void *item_neg, const float *y, float lambda,
+    semcl_reduction_t reduction, const semcl_options *options,
+    const semcl_embed_options *embed_options, float grad_scale, const float *grad_upstream,
+    float *loss, float *loss_ctr, float *loss_aux, void *grad_user, void *grad_item_raw,
+    void *grad_item_pos, void *grad_item_neg);
+
+/*
+ * Loss 2 with a pool of N negatives shared by every row (in-batch or sampled negatives): row
+ * b's negatives are the pool entries not masked for it (neg_mask (B,N), neg_count,
+ * embed_options->pos_index). S = score_scale * U N^T, then dU = score_scale * G N and
+ * dN = score_scale * G^T U (G: dL/dS) by GEMMs, in chunks of rows so that S is never whole
+ * in memory when B*N is large (semcl_get_embed_workspace_size). No output may overlap an input
+ * or another output. N and D must be < 2^31 (BLAS sizes). On the CPU the GEMMs are OpenBLAS
+ * (or any BLAS found at build time) or, without one, semcl's own (semcl_cpu_gemm_name); on
+ * CUDA cuBLAS, loaded on the first call (SEMCL_STATUS_BACKEND_UNAVAILABLE when libcublas
+ * cannot be loaded; the message says why).
+ */
+SEMCL_API semcl_status_t semcl_pos_neg_shared_embed(
+    semcl_context *ctx, int64_t B, int64_t N, int64_t D, const void *user, const void *item_raw,
+    const void *item_pos, const void *neg_pool, const float *y, float lambda,
+    semcl_reduction_t reduction, const semcl_options *options,
+    const semcl_embed_options *embed_options, float grad_scale, const float *grad_upstream,
+    float *loss, float *loss_ctr, float *loss_aux, void *grad_user, void *grad_item_raw,
+    void *grad_item_pos, void *grad_neg_pool);
+
+/* Loss 1 from embeddings: only the row dot products u_b.r_b and u_b.p_b. No output may
+ * overlap an input or another output; options->neg_mask and neg_count are refused. */
+SEMCL_API semcl_status_t semcl_positive_only_embed(
+    semcl_context *ctx, int64_t B, int64_t D, const void *user, const void *item_raw,
+    const void *item_pos, const float *y, float lambda, semcl_reduction_t reduction,
+    const semcl_options *options, const semcl_embed_options *embed_options, float grad_scale,
+    const float *grad_upstream, float *loss, float *loss_ctr, float *loss_aux, void *grad_user,
+    void *grad_item_raw, void *grad_item_pos);
+
+/* The embedding calls, for workspace queries. */
+typedef enum semcl_embed_kind {
+  SEMCL_EMBED_POSITIVE_ONLY = 0, /* semcl_positive_only_embed (K is ignored, must be >= 1) */
+  SEMCL_EMBED_PER_ROW = 1,       /* semcl_pos_neg_embed, K negatives per row */
+  SEMCL_EMBED_SHARED = 2         /* semcl_pos_neg_shared_embed, K = N pool entries */
+} semcl_embed_kind_t;
+
+/* Bytes of workspace an embedding call with these sizes needs on this context (an upper bound
+ * for every option; on the CPU it depends on the thread count, as semcl_get_workspace_size).
+ * Per-row negatives and loss 1 need O(B) to O(B*K) floats, never O(B*K*D); the shared pool a
+ * chunk of S (at most 8 MiB on the CPU, 64 MiB on CUDA, or B*N floats if smaller) plus O(B). */
+SEMCL_API semcl_status_t semcl_get_embed_workspace_size(const semcl_context *ctx,
+                                                        semcl_embed_kind_t kind, int64_t B,
+                                                        int64_t K, int64_t D, size_t *bytes);
+
+/* The CPU GEMM the shared-pool call uses on this context: "blas" (the BLAS found at build
+ * time, e.g. OpenBLAS) or "builtin" (semcl's own, slower, when the build found no BLAS or the
+ * environment variable SEMCL_CPU_GEMM=builtin was set when the context was created). Never
+ * NULL ("" for a NULL context). */
+SEMCL_API const char *semcl_cpu_gemm_name(const semcl_context *ctx);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

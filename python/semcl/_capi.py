@@ -14,7 +14,7 @@ import threading
 __all__ = [
     "SemclError", "SemclValueError", "SemclBackendUnavailable", "SemclMemoryError",
     "library", "library_path", "version", "has_cuda_build", "call", "context",
-    "STATUS", "BACKEND_CPU", "BACKEND_CUDA", "REDUCTIONS", "DTYPES", "Options",
+    "STATUS", "BACKEND_CPU", "BACKEND_CUDA", "REDUCTIONS", "DTYPES", "Options", "EmbedOptions",
 ]
 
 # ---- enums (numeric values are part of the ABI) ------------------------------------------
@@ -50,6 +50,16 @@ class Options(ctypes.Structure):
         ("weight", ctypes.c_void_p),         # const float * (B)
         ("pos_weight", ctypes.c_void_p),     # const float * (pos_weight_count)
         ("pos_weight_count", ctypes.c_int64),
+    ]
+
+
+class EmbedOptions(ctypes.Structure):
+    """semcl_embed_options (include/semcl/semcl.h): the embedding calls' own options."""
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("score_scale", ctypes.c_float),
+        ("pos_index", ctypes.c_void_p),      # const int64_t * (B), shared pool only
+        ("gemm_math", ctypes.c_int),         # semcl_gemm_math_t
     ]
 
 
@@ -146,6 +156,12 @@ def _declare(lib):
        vp, i64, vp, vp, vp, f32, ci, opts, f32, vp, vp, vp, vp, vp, vp)
     _c(lib.semcl_pos_neg_ex, ci,
        vp, i64, i64, vp, vp, vp, vp, f32, ci, opts, f32, vp, vp, vp, vp, vp, vp, vp)
+    eopts = ctypes.POINTER(EmbedOptions)
+    _c(lib.semcl_positive_only_embed, ci,
+       vp, i64, i64, vp, vp, vp, vp, f32, ci, opts, eopts, f32, vp, vp, vp, vp, vp, vp, vp)
+    for name in ("semcl_pos_neg_embed", "semcl_pos_neg_shared_embed"):
+        _c(getattr(lib, name), ci, vp, i64, i64, i64, vp, vp, vp, vp, vp, f32, ci, opts, eopts,
+           f32, vp, vp, vp, vp, vp, vp, vp, vp)
 
 
 def library():

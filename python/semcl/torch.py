@@ -28,12 +28,12 @@ from typing import NamedTuple
 
 import torch
 
-from . import _checks, _impl, _options
+from . import _checks, _embed_api, _impl, _options
 
 __all__ = [
     "loss_positive_only", "loss_pos_neg", "positive_only_loss", "pos_neg_loss",
     "PositiveOnlyLoss", "PosNegLoss", "PositiveOnlyLossOutput", "PosNegLossOutput",
-    "IMPLEMENTATION",
+    "IMPLEMENTATION", "pos_neg_loss_from_embeddings", "positive_only_loss_from_embeddings",
 ]
 
 _impl_module = _impl.select()
@@ -135,6 +135,38 @@ def pos_neg_loss(score_raw, score_pos, score_neg, y, lambda_rank=1.0, reduction=
                                            _checks.contiguous(score_neg))
     out = _impl_module.pos_neg(raw, pos, neg, yf, opts, lam, reduction)
     return PosNegLossOutput(*_shaped(out, shape, reduction))
+
+
+# ---- from embeddings (dot-product scores fused with the losses; docs/embeddings.md) ------------
+def pos_neg_loss_from_embeddings(user, item_raw, item_pos, item_neg, y, lambda_rank=1.0,
+                                 reduction="mean", *, weight=None, pos_weight=None,
+                                 neg_mask=None, neg_count=None, score_scale=1.0,
+                                 pos_index=None):
+    """The pairwise loss of the dot-product scores s = score_scale * (user_b . item), with the
+    embedding gradients from one fused call (no (B, K) score matrix, no (B, K, D) copy).
+
+    user, item_raw, item_pos: float32 (B, D). item_neg: (B, K, D), row b's own K negatives, or
+    (N, D), a pool every row is scored against (in-batch or sampled negatives; its gradient is
+    summed over the rows). y: labels (B,) or (B, 1). Keywords as in pos_neg_loss (neg_mask
+    (B, K) or (B, N); neg_count counts pool entries for a pool), plus score_scale (1/tau,
+    scaling every score, the BCE logit included) and, for a pool, pos_index: int (B,), the
+    pool entry that is row b's own positive (masked for row b; -1 for none). Returns
+    PosNegLossOutput(loss, loss_ctr, loss_pair) (float32; 0-d, or (B,) for 'none'), with
+    autograd to every embedding that requires grad."""
+    out = _embed_api.pos_neg(user, item_raw, item_pos, item_neg, y, lambda_rank, reduction,
+                             weight, pos_weight, neg_mask, neg_count, score_scale, pos_index)
+    return PosNegLossOutput(*out)
+
+
+def positive_only_loss_from_embeddings(user, item_raw, item_pos, y, lambda_sem=1.0,
+                                       reduction="mean", *, weight=None, pos_weight=None,
+                                       score_scale=1.0):
+    """The positive-only loss of s = score_scale * (user_b . item) for item_raw and item_pos
+    (float32 (B, D) each, like user). Returns PositiveOnlyLossOutput(loss, loss_ctr, loss_pos)
+    with autograd to user, item_raw and item_pos."""
+    out = _embed_api.positive_only(user, item_raw, item_pos, y, lambda_sem, reduction, weight,
+                                   pos_weight, score_scale)
+    return PositiveOnlyLossOutput(*out)
 
 
 # ---- the seed's model-level functions (drop-in) -----------------------------------------------------

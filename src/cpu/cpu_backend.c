@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "embed_kernels.h"
 
 static size_t workspace_bytes(semcl_loss_kind_t kind, int64_t B, int64_t K, int threads) {
   return kind == SEMCL_LOSS_POS_NEG ? semcl_cpu_pos_neg_workspace(B, K, threads)
@@ -44,6 +45,24 @@ static semcl_status_t cpu_run(semcl_context *ctx, const semcl_problem *p) {
     semcl_cpu_pos_neg(ctx, p, threads, workspace);
   else
     semcl_cpu_positive_only(ctx, p, threads, workspace);
+  return SEMCL_STATUS_SUCCESS;
+}
+
+static semcl_status_t cpu_embed_workspace_size(const semcl_context *ctx, int kind, int64_t B,
+                                               int64_t K, int64_t D, size_t *bytes) {
+  *bytes = semcl_cpu_embed_workspace(kind, B, K, D, semcl_effective_threads(ctx));
+  return SEMCL_STATUS_SUCCESS;
+}
+
+static semcl_status_t cpu_run_embed(semcl_context *ctx, const semcl_embed_problem *p) {
+  /* Read once: the workspace size and the kernel's split must agree on it. */
+  const int threads = semcl_effective_threads(ctx);
+  void *workspace = NULL;
+  const semcl_status_t st = semcl_acquire_workspace(
+      ctx, semcl_cpu_embed_workspace(p->kind, p->B, p->K, p->D, threads), host_alloc, host_free,
+      &workspace);
+  if (st != SEMCL_STATUS_SUCCESS) return st;
+  semcl_cpu_embed_run(ctx, p, threads, workspace);
   return SEMCL_STATUS_SUCCESS;
 }
 
@@ -95,4 +114,6 @@ const semcl_backend_ops semcl_cpu_backend = {
     .download = cpu_copy,
     .synchronize = cpu_synchronize,
     .release = NULL,
+    .run_embed = cpu_run_embed,
+    .embed_workspace_size = cpu_embed_workspace_size,
 };

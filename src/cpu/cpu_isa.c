@@ -11,6 +11,7 @@
 #endif
 
 #include "cpu_kernels.h"
+#include "embed_kernels.h"
 
 #if defined(SEMCL_CPU_X86)
 /* F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c".
@@ -70,6 +71,20 @@ const semcl_cpu_kernels *semcl_cpu_kernels_for(semcl_cpu_isa_t isa) {
     case SEMCL_CPU_ISA_SCALAR: break;
   }
   return &semcl_cpu_kernels_scalar;
+}
+
+const semcl_cpu_embed_kernels *semcl_cpu_embed_kernels_for(semcl_cpu_isa_t isa) {
+  switch (isa) {
+#if defined(SEMCL_CPU_X86)
+    case SEMCL_CPU_ISA_AVX512: return &semcl_cpu_embed_kernels_avx512;
+    case SEMCL_CPU_ISA_AVX2: return &semcl_cpu_embed_kernels_avx2;
+#else
+    case SEMCL_CPU_ISA_AVX512:
+    case SEMCL_CPU_ISA_AVX2:
+#endif
+    case SEMCL_CPU_ISA_SCALAR: break;
+  }
+  return &semcl_cpu_embed_kernels_scalar;
 }
 
 const char *semcl_cpu_isa_name(semcl_cpu_isa_t isa) {

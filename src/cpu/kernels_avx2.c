@@ -4,3 +4,4 @@
 #include "simd/simd_avx2.h"
 
 #include "kernels_body.h"
+#include "embed_body.h"

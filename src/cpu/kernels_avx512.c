@@ -4,3 +4,4 @@
 #include "simd/simd_avx512.h"
 
 #include "kernels_body.h"
+#include "embed_body.h"

@@ -4,3 +4,4 @@
 #include "simd/simd_scalar.h"
 
 #include "kernels_body.h"
+#include "embed_body.h"

@@ -145,11 +145,22 @@ bool ResolveWarp(int w) {
       return false;
     }
   if (lanes[0].mask != 0xffffffffu) Fail("warp operation with a partial mask");
-  for (int l = 0; l < kWarp; ++l) {
-    int src = l;
-    if (lanes[l].kind == 1) src = l + lanes[l].delta < kWarp ? l + lanes[l].delta : l;
-    if (lanes[l].kind == 2) src = lanes[l].delta & (kWarp - 1);
-    std::memcpy(lanes[l].result, lanes[src].value, lanes[l].bytes);
+  if (lanes[0].kind == 4) {  // __ballot_sync: every lane gets the lanes' predicate bits
+    unsigned bits = 0;
+    for (int l = 0; l < kWarp; ++l) {
+      unsigned p;
+      std::memcpy(&p, lanes[l].value, sizeof p);
+      bits |= (p & 1u) << l;
+    }
+    for (int l = 0; l < kWarp; ++l) std::memcpy(lanes[l].result, &bits, sizeof bits);
+  } else {
+    for (int l = 0; l < kWarp; ++l) {
+      int src = l;
+      if (lanes[l].kind == 1) src = l + lanes[l].delta < kWarp ? l + lanes[l].delta : l;
+      if (lanes[l].kind == 2) src = lanes[l].delta & (kWarp - 1);
+      if (lanes[l].kind == 3) src = (l ^ lanes[l].delta) & (kWarp - 1);  // __shfl_xor_sync
+      std::memcpy(lanes[l].result, lanes[src].value, lanes[l].bytes);
+    }
   }
   for (int l = 0; l < kWarp; ++l) lanes[l].state = State::kRunnable;
   return true;

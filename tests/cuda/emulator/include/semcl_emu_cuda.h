@@ -58,6 +58,12 @@ typedef CUstream_st *cudaStream_t;
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char *cudaGetErrorName(cudaError_t) { return "cudaEmulated"; }
 inline const char *cudaGetErrorString(cudaError_t) { return "emulated"; }
+enum cudaMemcpyKind { cudaMemcpyDeviceToDevice = 3 };
+inline cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind,
+                                   cudaStream_t) {
+  std::memmove(dst, src, n);
+  return cudaSuccess;
+}
 inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
   std::memset(p, v, n);
   return cudaSuccess;
@@ -87,6 +93,20 @@ template <class T>
 T __shfl_sync(unsigned mask, T v, int src_lane) {
   T out;
   semcl_emu_exchange(mask, &v, &out, sizeof(T), 2, src_lane);
+  return out;
+}
+
+template <class T>
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+  T out;
+  semcl_emu_exchange(mask, &v, &out, sizeof(T), 3, lane_mask);
+  return out;
+}
+// Bit l of the result: lane l's predicate (kind 4: the exchange ORs the lanes' bits).
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  const unsigned mine = predicate != 0;
+  unsigned out;
+  semcl_emu_exchange(mask, &mine, &out, sizeof out, 4, 0);
   return out;
 }
 

@@ -1,0 +1,16 @@
+/* embed_driver.h — `semcl-bench --embed ...`: timing of the embedding calls (embed_driver.c). */
+#ifndef SEMCL_BENCH_EMBED_DRIVER_H
+#define SEMCL_BENCH_EMBED_DRIVER_H
+
+#include <stdio.h>
+
+/* Whether the command line asks for the embedding benchmark (it has --embed). */
+int semcl_bench_embed_requested(int argc, char **argv);
+
+/* Runs it; returns the exit status (0 ok, 2 bad arguments, 1 other errors). */
+int semcl_bench_embed_main(const char *prog, int argc, char **argv);
+
+/* The --embed options, for semcl-bench --help. */
+void semcl_bench_embed_usage(FILE *f);
+
+#endif /* SEMCL_BENCH_EMBED_DRIVER_H */
