@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "embed_util.h"
+#include "raw_enums.h"
 
 namespace {
 
@@ -26,7 +27,7 @@ struct Call {
   TypedBuffer<uint8_t> mask;
   TypedBuffer<int64_t> pos_index;
   float lambda = 1.0f, grad_scale = 1.0f;
-  semcl_reduction_t reduction = SEMCL_REDUCTION_MEAN;
+  int reduction = SEMCL_REDUCTION_MEAN;  // an int: out-of-range values are made in C (raw_enums.h)
   semcl_options opt = SEMCL_OPTIONS_INIT;
   semcl_embed_options eopt = SEMCL_EMBED_OPTIONS_INIT;
   // what the call passes (defaults: the buffers)
@@ -73,15 +74,16 @@ struct Call {
   semcl_status_t Run(semcl_context *ctx) const {
     if (kind == kPerRow)
       return semcl_pos_neg_embed(ctx, a_B, a_K, a_D, a_user, a_raw, a_pos, a_neg, a_y, lambda,
-                                 reduction, &opt, &eopt, grad_scale, nullptr, a_loss, a_ctr,
-                                 a_aux, a_gu, a_gr, a_gp, a_gn);
+                                 semcl_test_raw_reduction(reduction), &opt, &eopt, grad_scale,
+                                 nullptr, a_loss, a_ctr, a_aux, a_gu, a_gr, a_gp, a_gn);
     if (kind == kShared)
       return semcl_pos_neg_shared_embed(ctx, a_B, a_K, a_D, a_user, a_raw, a_pos, a_neg, a_y,
-                                        lambda, reduction, &opt, &eopt, grad_scale, nullptr,
-                                        a_loss, a_ctr, a_aux, a_gu, a_gr, a_gp, a_gn);
+                                        lambda, semcl_test_raw_reduction(reduction), &opt, &eopt,
+                                        grad_scale, nullptr, a_loss, a_ctr, a_aux, a_gu, a_gr,
+                                        a_gp, a_gn);
     return semcl_positive_only_embed(ctx, a_B, a_D, a_user, a_raw, a_pos, a_y, lambda,
-                                     reduction, &opt, &eopt, grad_scale, nullptr, a_loss, a_ctr,
-                                     a_aux, a_gu, a_gr, a_gp);
+                                     semcl_test_raw_reduction(reduction), &opt, &eopt, grad_scale,
+                                     nullptr, a_loss, a_ctr, a_aux, a_gu, a_gr, a_gp);
   }
 
   // Nothing written: every output still holds the poison (inputs unchanged).
@@ -189,10 +191,10 @@ TEST_P(EmbedBadArguments, ScalarsEnumsAndOptions) {
     Expect(kind, SEMCL_STATUS_NON_FINITE_SCALAR, "score_scale", [](Call &c) { c.eopt.score_scale = NAN; });
     Expect(kind, SEMCL_STATUS_NON_FINITE_SCALAR, "lambda", [](Call &c) { c.lambda = INFINITY; });
     Expect(kind, SEMCL_STATUS_NON_FINITE_SCALAR, "grad_scale", [](Call &c) { c.grad_scale = NAN; });
-    Expect(kind, SEMCL_STATUS_INVALID_ENUM, "reduction", [](Call &c) { c.reduction = (semcl_reduction_t)9; });
-    Expect(kind, SEMCL_STATUS_INVALID_ENUM, "gemm_math", [](Call &c) { c.eopt.gemm_math = (semcl_gemm_math_t)5; });
+    Expect(kind, SEMCL_STATUS_INVALID_ENUM, "reduction", [](Call &c) { c.reduction = 9; });
+    Expect(kind, SEMCL_STATUS_INVALID_ENUM, "gemm_math", [](Call &c) { semcl_test_set_raw_gemm_math(&c.eopt, 5); });
     Expect(kind, SEMCL_STATUS_INVALID_VALUE, "SEMCL_DTYPE_FLOAT32 only", [](Call &c) { c.opt.dtype = SEMCL_DTYPE_BFLOAT16; });
-    Expect(kind, SEMCL_STATUS_INVALID_ENUM, "dtype", [](Call &c) { c.opt.dtype = (semcl_dtype_t)7; });
+    Expect(kind, SEMCL_STATUS_INVALID_ENUM, "dtype", [](Call &c) { semcl_test_set_raw_dtype(&c.opt, 7); });
     Expect(kind, SEMCL_STATUS_INVALID_VALUE, "embed_options->struct_size", [](Call &c) { c.eopt.struct_size = 8; });
     Expect(kind, SEMCL_STATUS_INVALID_VALUE, "options->struct_size", [](Call &c) { c.opt.struct_size = 3; });
     Expect(kind, SEMCL_STATUS_INVALID_VALUE, "pos_weight_count", [](Call &c) {

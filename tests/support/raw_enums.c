@@ -11,3 +11,6 @@ semcl_dtype_t semcl_test_raw_dtype(int value) { return (semcl_dtype_t)value; }
 void semcl_test_set_raw_dtype(semcl_options *options, int value) {
   options->dtype = (semcl_dtype_t)value;
 }
+void semcl_test_set_raw_gemm_math(semcl_embed_options *embed_options, int value) {
+  embed_options->gemm_math = (semcl_gemm_math_t)value;
+}

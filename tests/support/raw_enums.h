@@ -22,6 +22,8 @@ semcl_cpu_isa_t semcl_test_raw_cpu_isa(int value);
 semcl_dtype_t semcl_test_raw_dtype(int value);
 /* options->dtype = value, written in C (the C++ test never reads the field back). */
 void semcl_test_set_raw_dtype(semcl_options *options, int value);
+/* embed_options->gemm_math = value, likewise. */
+void semcl_test_set_raw_gemm_math(semcl_embed_options *embed_options, int value);
 
 #ifdef __cplusplus
 }
