@@ -189,8 +189,8 @@ echo "uptime_end=$(uptime)" >> "$OUT/env.txt"
 "$PYTHON" "$HERE/report.py" "$OUT"
 if [[ $PUBLISH == 1 ]]; then
   cp "$OUT/RESULTS.md" "$OUT/results.png" "$HERE/"
-  rm -rf "$HERE/published"
   mkdir -p "$HERE/published"
+  find "$HERE/published" -maxdepth 1 -type f ! -name README.md -delete
   for f in env.txt semcl.csv baseline.csv goal.csv goal_torch.csv shapes.csv baseline_info.json; do
     [[ -f $OUT/$f ]] && cp "$OUT/$f" "$HERE/published/"
   done
