@@ -237,6 +237,13 @@ def main():
         w("")
 
     # ---- noise
+    w("## Losses from embeddings")
+    w("")
+    w("Not part of this sweep: the embedding calls (`semcl-bench --embed rows|shared|positive|"
+      "gemms`) and their PyTorch baseline (`bench/embed_baseline.py`) are measured case by case; "
+      "their figures, machine and method are in "
+      "[docs/embeddings.md](../docs/embeddings.md#performance-cpu).")
+    w("")
     w("## Noise")
     w("")
     w("This 2-core machine is shared with other engineers' builds, which run in other containers "

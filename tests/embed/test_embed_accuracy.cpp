@@ -130,9 +130,10 @@ TEST_P(EmbedAccuracy, MasksAndAccidentalHits) {
 }
 
 TEST_P(EmbedAccuracy, SharedPoolInSeveralRowChunks) {
-  // B*N floats above the CPU's 8 MiB chunk of S: rows are processed in chunks, dN accumulated.
+  // B*N floats above the CPU's 32 MiB chunk of S (3 chunks: 2048 + 2048 + 4 rows): rows are
+  // processed in chunks, dN accumulated.
   std::mt19937_64 rng(104);
-  EmbedProblem p = RandomEmbed(rng, kShared, 1030, 2100, 8);
+  EmbedProblem p = RandomEmbed(rng, kShared, 4100, 2100, 8);
   p.pos_index.resize((size_t)p.B);
   for (int64_t b = 0; b < p.B; ++b) p.pos_index[(size_t)b] = (b * 7) % p.K;
   for (semcl_reduction_t red : kReductions) {
