@@ -80,6 +80,4 @@ static inline __host__ __device__ int64_t semcl_cuda_div_up(int64_t a, int64_t b
   return (a + b - 1) / b;
 }
 
-static inline size_t semcl_cuda_round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
-
 #endif /* SEMCL_CUDA_COMMON_H */

@@ -138,6 +138,4 @@ static inline int64_t semcl_embed_grid(int64_t blocks) {
   return blocks < 1 ? 1 : (blocks > SEMCL_CUDA_MAX_GRID ? SEMCL_CUDA_MAX_GRID : blocks);
 }
 
-static inline size_t semcl_embed_round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
-
 #endif /* SEMCL_EMBED_CUDA_H */

@@ -61,7 +61,7 @@ extern "C" size_t semcl_cuda_embed_tree_bytes(int64_t B) {
   size_t doubles = 2;
   for (int64_t n = B; n > 1; n = (n + TREE_GROUP - 1) / TREE_GROUP)
     doubles += 2 * (size_t)((n + TREE_GROUP - 1) / TREE_GROUP);
-  return semcl_embed_round16(doubles * sizeof(double));
+  return semcl_round16(doubles * sizeof(double));
 }
 
 extern "C" semcl_status_t semcl_cuda_embed_reduce(semcl_context *ctx, const semcl_embed_problem *p,

@@ -263,11 +263,11 @@ static rows_layout rows_layout_of(int kind, int64_t B, int64_t K, int64_t D) {
   rows_layout l;
   const int64_t chunks = kind == SEMCL_EMBED_KIND_PER_ROW ? (K + SEMCL_CHUNK - 1) / SEMCL_CHUNK : 0;
   l.counts = 0;
-  l.total = l.counts + semcl_embed_round16((size_t)B * sizeof(int64_t));
+  l.total = l.counts + semcl_round16((size_t)B * sizeof(int64_t));
   l.partials = l.total + 16;
   l.leaves =
-      l.partials + semcl_embed_round16((size_t)(B * chunks) * (size_t)(2 + D) * sizeof(float));
-  l.levels = l.leaves + semcl_embed_round16((size_t)B * 2 * sizeof(double));
+      l.partials + semcl_round16((size_t)(B * chunks) * (size_t)(2 + D) * sizeof(float));
+  l.levels = l.leaves + semcl_round16((size_t)B * 2 * sizeof(double));
   l.bytes = l.levels + semcl_cuda_embed_tree_bytes(B);
   return l;
 }

@@ -141,13 +141,13 @@ static shared_layout shared_layout_of(int64_t B, int64_t N) {
   const int64_t R = rows_per_chunk(B, N), chunks = (N + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
   shared_layout l;
   l.s = 0;
-  l.sums = l.s + semcl_embed_round16((size_t)(R * N) * sizeof(float));
-  l.hr = l.sums + semcl_embed_round16((size_t)(R * chunks) * 2 * sizeof(float));
-  l.hp = l.hr + semcl_embed_round16((size_t)R * sizeof(float));
-  l.counts = l.hp + semcl_embed_round16((size_t)R * sizeof(float));
-  l.total = l.counts + semcl_embed_round16((size_t)B * sizeof(int64_t));
+  l.sums = l.s + semcl_round16((size_t)(R * N) * sizeof(float));
+  l.hr = l.sums + semcl_round16((size_t)(R * chunks) * 2 * sizeof(float));
+  l.hp = l.hr + semcl_round16((size_t)R * sizeof(float));
+  l.counts = l.hp + semcl_round16((size_t)R * sizeof(float));
+  l.total = l.counts + semcl_round16((size_t)B * sizeof(int64_t));
   l.leaves = l.total + 16;
-  l.levels = l.leaves + semcl_embed_round16((size_t)B * 2 * sizeof(double));
+  l.levels = l.leaves + semcl_round16((size_t)B * 2 * sizeof(double));
   l.bytes = l.levels + semcl_cuda_embed_tree_bytes(B);
   return l;
 }

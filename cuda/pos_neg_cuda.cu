@@ -65,13 +65,13 @@ static pos_neg_layout make_layout(int64_t B, int64_t K) {
   l.n_groups = K > SEMCL_CUDA_ROW_KERNEL_MAX_K ? chunk_groups(K) : 0;
   l.real_pairs = 0;
   l.counts = l.real_pairs + 16;
-  l.tiles = l.counts + semcl_cuda_round16((size_t)B * sizeof(int64_t));
-  l.tile_spare = l.tiles + semcl_cuda_round16((size_t)l.n_tiles * sizeof(double2));
+  l.tiles = l.counts + semcl_round16((size_t)B * sizeof(int64_t));
+  l.tile_spare = l.tiles + semcl_round16((size_t)l.n_tiles * sizeof(double2));
   l.groups = l.tiles + semcl_cuda_tile_tree_bytes(l.n_tiles);
-  l.group_spare = l.groups + semcl_cuda_round16((size_t)(B * l.n_groups) * sizeof(double2));
+  l.group_spare = l.groups + semcl_round16((size_t)(B * l.n_groups) * sizeof(double2));
   l.total = l.group_spare;
   if (l.n_groups > SEMCL_CUDA_TREE_FANIN)
-    l.total += semcl_cuda_round16(
+    l.total += semcl_round16(
         (size_t)(B * semcl_cuda_div_up(l.n_groups, SEMCL_CUDA_TREE_FANIN)) * sizeof(double2));
   return l;
 }

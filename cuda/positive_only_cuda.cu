@@ -99,7 +99,7 @@ extern "C" semcl_status_t semcl_cuda_positive_only_launch(semcl_context *ctx,
   const bool none = p->reduction == SEMCL_REDUCTION_NONE;
   double2 *tile_values = (double2 *)workspace;
   double2 *spare =
-      (double2 *)((char *)workspace + semcl_cuda_round16((size_t)tiles * sizeof(double2)));
+      (double2 *)((char *)workspace + semcl_round16((size_t)tiles * sizeof(double2)));
   a.tiles = none ? NULL : tile_values;
 
   void (*kernel)(semcl_positive_only_args) =

@@ -77,7 +77,7 @@ extern "C" semcl_status_t semcl_cuda_finish_reduction(semcl_context *ctx, const 
 }
 
 extern "C" size_t semcl_cuda_tile_tree_bytes(int64_t tiles) {
-  return semcl_cuda_round16((size_t)tiles * sizeof(double2)) +
-         semcl_cuda_round16((size_t)semcl_cuda_div_up(tiles, SEMCL_CUDA_TREE_FANIN) *
+  return semcl_round16((size_t)tiles * sizeof(double2)) +
+         semcl_round16((size_t)semcl_cuda_div_up(tiles, SEMCL_CUDA_TREE_FANIN) *
                             sizeof(double2));
 }

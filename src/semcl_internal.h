@@ -43,6 +43,9 @@ static inline int semcl_problem_masked(const semcl_problem *p) {
   return p->neg_mask != NULL || p->neg_count != NULL;
 }
 
+/* A workspace byte count rounded up to 16, so that every part of a workspace stays aligned. */
+static inline size_t semcl_round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
+
 struct semcl_embed_problem; /* semcl_embed.h: one validated embedding call */
 
 typedef struct semcl_backend_ops {

@@ -58,8 +58,6 @@ static plan make_plan(int64_t B, int64_t K, int64_t D, int threads) {
   return pl;
 }
 
-static size_t round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
-
 /* Workspace: counts (B int64) | task sums (2 x tasks doubles) | scratch (one per row task,
  * or one for the chunk-mode epilogue) | chunk partials (chunk mode). */
 typedef struct layout {
@@ -69,10 +67,10 @@ typedef struct layout {
 static layout make_layout(const plan *pl, int64_t B, int64_t D) {
   layout l;
   l.counts = 0;
-  l.sums = l.counts + round16((size_t)B * sizeof(int64_t));
-  l.scratch = l.sums + round16((size_t)pl->row_tasks * 2 * sizeof(double));
+  l.sums = l.counts + semcl_round16((size_t)B * sizeof(int64_t));
+  l.scratch = l.sums + semcl_round16((size_t)pl->row_tasks * 2 * sizeof(double));
   l.partials = l.scratch + (size_t)pl->row_tasks * semcl_embed_row_scratch(D);
-  l.total = l.partials + (pl->chunk_mode ? round16((size_t)(B * pl->chunks) *
+  l.total = l.partials + (pl->chunk_mode ? semcl_round16((size_t)(B * pl->chunks) *
                                                    (size_t)semcl_embed_partial_floats(D) *
                                                    sizeof(float))
                                          : 0);

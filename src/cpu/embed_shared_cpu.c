@@ -36,8 +36,6 @@ static int64_t rows_per_chunk(int64_t B, int64_t N) {
 
 static int64_t row_block(int64_t R) { return R < ROW_BLOCK ? R : ROW_BLOCK; }
 
-static size_t round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
-
 /* Workspace: S chunk (R*N floats) | hr, hp (R floats each) | counts (B int64) | slot sums
  * (2 x row blocks doubles). */
 typedef struct layout {
@@ -48,11 +46,11 @@ static layout make_layout(int64_t B, int64_t N) {
   const int64_t R = rows_per_chunk(B, N), rb = row_block(R);
   layout l;
   l.s = 0;
-  l.hr = l.s + round16((size_t)(R * N) * sizeof(float));
-  l.hp = l.hr + round16((size_t)R * sizeof(float));
-  l.counts = l.hp + round16((size_t)R * sizeof(float));
-  l.sums = l.counts + round16((size_t)B * sizeof(int64_t));
-  l.total = l.sums + round16((size_t)((B + rb - 1) / rb) * 2 * sizeof(double));
+  l.hr = l.s + semcl_round16((size_t)(R * N) * sizeof(float));
+  l.hp = l.hr + semcl_round16((size_t)R * sizeof(float));
+  l.counts = l.hp + semcl_round16((size_t)R * sizeof(float));
+  l.sums = l.counts + semcl_round16((size_t)B * sizeof(int64_t));
+  l.total = l.sums + semcl_round16((size_t)((B + rb - 1) / rb) * 2 * sizeof(double));
   return l;
 }
 

@@ -44,8 +44,6 @@ static plan make_plan(int64_t B, int64_t K, int threads) {
   return pl;
 }
 
-static size_t round16(size_t bytes) { return (bytes + 15u) & ~(size_t)15u; }
-
 /* Workspace: counts (B int64) | task sums (2 x row_tasks doubles) | chunk sums (chunk mode). */
 typedef struct layout {
   size_t counts, sums, chunk_sums, total;
@@ -54,10 +52,10 @@ typedef struct layout {
 static layout make_layout(const plan *pl, int64_t B) {
   layout l;
   l.counts = 0;
-  l.sums = l.counts + round16((size_t)B * sizeof(int64_t));
-  l.chunk_sums = l.sums + round16((size_t)pl->row_tasks * 2 * sizeof(double));
+  l.sums = l.counts + semcl_round16((size_t)B * sizeof(int64_t));
+  l.chunk_sums = l.sums + semcl_round16((size_t)pl->row_tasks * 2 * sizeof(double));
   l.total = l.chunk_sums +
-            (pl->chunk_mode ? round16((size_t)(B * pl->chunks) * 2 * sizeof(float)) : 0);
+            (pl->chunk_mode ? semcl_round16((size_t)(B * pl->chunks) * 2 * sizeof(float)) : 0);
   return l;
 }
 
