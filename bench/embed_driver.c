@@ -25,8 +25,10 @@ extern void sgemm_(const char *, const char *, const int *, const int *, const i
 enum { MODE_ROWS, MODE_SHARED, MODE_POSITIVE, MODE_GEMMS, N_MODES };
 static const char *const mode_names[N_MODES] = {"rows", "shared", "positive", "gemms"};
 
+static const char *const dtype_names[3] = {"fp32", "bf16", "fp16"}; /* SEMCL_DTYPE_* order */
+
 typedef struct embed_args {
-  int mode, threads, reps, fwd_only, csv;
+  int mode, threads, reps, fwd_only, csv, dtype;
   int64_t B, K, N, D;
 } embed_args;
 
@@ -34,11 +36,13 @@ void semcl_bench_embed_usage(FILE *f) {
   fprintf(f,
           "Embedding calls (issue 8): semcl-bench --embed MODE [--B N] [--K N] [--N N] [--D N]\n"
           "    [--threads N] [--reps N] [--pass fwd|fwd_bwd] [--format table|csv]\n"
+          "    [--dtype fp32|bf16|fp16]\n"
           "  MODE rows: semcl_pos_neg_embed, item_neg (B,K,D) (default B 4096, K 1024, D 64)\n"
           "       shared: semcl_pos_neg_shared_embed, a pool (N,D) (default N 4096)\n"
           "       positive: semcl_positive_only_embed\n"
           "       gemms: the shared pool's three GEMMs alone, same BLAS (needs a BLAS build)\n"
-          "  CPU only, fp32, mean, lambda 1, all gradients (fwd_bwd, the default); --threads\n"
+          "  CPU only, fp32 (or --dtype: embeddings and their gradients), mean, lambda 1, all\n"
+          "  gradients (fwd_bwd, the default); --threads\n"
           "  default 1, --reps default 5 (best and median after one warm-up call). Rates:\n"
           "  negatives (B*K or B*N) per second; GB/s of item_neg read + grad_item_neg written\n"
           "  (rows); GFLOP/s of the three GEMMs (shared, gemms). Peak RSS: getrusage ru_maxrss;\n"
@@ -64,6 +68,7 @@ static int parse(const char *prog, int argc, char **argv, embed_args *a) {
   a->reps = 5;
   a->fwd_only = 0;
   a->csv = 0;
+  a->dtype = 0;
   a->B = 4096;
   a->K = 1024;
   a->N = 4096;
@@ -93,6 +98,11 @@ static int parse(const char *prog, int argc, char **argv, embed_args *a) {
     } else if (strcmp(flag, "--pass") == 0) {
       if (strcmp(val, "fwd") && strcmp(val, "fwd_bwd")) return bad(prog, flag, val);
       a->fwd_only = strcmp(val, "fwd") == 0;
+    } else if (strcmp(flag, "--dtype") == 0) {
+      a->dtype = -1;
+      for (int d = 0; d < 3; ++d)
+        if (strcmp(val, dtype_names[d]) == 0) a->dtype = d;
+      if (a->dtype < 0) return bad(prog, flag, val);
     } else if (strcmp(flag, "--format") == 0) {
       if (strcmp(val, "table") && strcmp(val, "csv")) return bad(prog, flag, val);
       a->csv = strcmp(val, "csv") == 0;
@@ -132,18 +142,20 @@ static int run_once(semcl_context *ctx, const embed_args *a, buffers *m, float o
   const int bwd = !a->fwd_only;
   float *gu = bwd ? m->gu : NULL, *gr = bwd ? m->gr : NULL, *gp = bwd ? m->gp : NULL;
   float *gn = bwd ? m->gn : NULL;
+  semcl_options opt = SEMCL_OPTIONS_INIT;
+  opt.dtype = (semcl_dtype_t)a->dtype;
   semcl_status_t st = SEMCL_STATUS_SUCCESS;
   if (a->mode == MODE_ROWS)
     st = semcl_pos_neg_embed(ctx, a->B, a->K, a->D, m->user, m->raw, m->pos, m->neg, m->y, 1.0f,
-                             SEMCL_REDUCTION_MEAN, NULL, NULL, 1.0f, NULL, &out[0], &out[1],
+                             SEMCL_REDUCTION_MEAN, &opt, NULL, 1.0f, NULL, &out[0], &out[1],
                              &out[2], gu, gr, gp, gn);
   else if (a->mode == MODE_SHARED)
     st = semcl_pos_neg_shared_embed(ctx, a->B, a->N, a->D, m->user, m->raw, m->pos, m->neg, m->y,
-                                    1.0f, SEMCL_REDUCTION_MEAN, NULL, NULL, 1.0f, NULL, &out[0],
+                                    1.0f, SEMCL_REDUCTION_MEAN, &opt, NULL, 1.0f, NULL, &out[0],
                                     &out[1], &out[2], gu, gr, gp, gn);
   else if (a->mode == MODE_POSITIVE)
     st = semcl_positive_only_embed(ctx, a->B, a->D, m->user, m->raw, m->pos, m->y, 1.0f,
-                                   SEMCL_REDUCTION_MEAN, NULL, NULL, 1.0f, NULL, &out[0], &out[1],
+                                   SEMCL_REDUCTION_MEAN, &opt, NULL, 1.0f, NULL, &out[0], &out[1],
                                    &out[2], gu, gr, gp);
   else {
 #if defined(SEMCL_BENCH_HAVE_BLAS)
@@ -202,6 +214,14 @@ int semcl_bench_embed_main(const char *prog, int argc, char **argv) {
     goto done;
   }
   for (int64_t b = 0; b < a.B; ++b) m.y[b] = m.y[b] > 0.0f ? 1.0f : 0.0f;
+  if (a.mode == MODE_GEMMS && a.dtype != SEMCL_DTYPE_FLOAT32) {
+    fprintf(stderr, "%s --embed gemms: fp32 only (the BLAS sgemm)\n", prog);
+    goto done;
+  }
+  semcl_bench_narrow(m.user, (int64_t)rows, a.dtype);
+  semcl_bench_narrow(m.raw, (int64_t)rows, a.dtype);
+  semcl_bench_narrow(m.pos, (int64_t)rows, a.dtype);
+  if (m.neg) semcl_bench_narrow(m.neg, (int64_t)negs, a.dtype);
   if (semcl_create(&ctx, SEMCL_BACKEND_CPU) != SEMCL_STATUS_SUCCESS ||
       semcl_set_threads(ctx, a.threads) != SEMCL_STATUS_SUCCESS) {
     fprintf(stderr, "%s --embed: cannot create a CPU context with %d threads\n", prog, a.threads);
@@ -215,19 +235,22 @@ int semcl_bench_embed_main(const char *prog, int argc, char **argv) {
   qsort(times, (size_t)a.reps, sizeof(double), cmp_double);
   const double best = times[0], median = times[a.reps / 2];
   const double pairs = a.mode == MODE_POSITIVE ? (double)a.B : (double)a.B * (double)K;
-  const double moved = a.mode == MODE_ROWS ? (a.fwd_only ? 1.0 : 2.0) * 4.0 * (double)negs : 0.0;
+  const double esize = a.dtype == SEMCL_DTYPE_FLOAT32 ? 4.0 : 2.0;
+  const double moved = a.mode == MODE_ROWS ? (a.fwd_only ? 1.0 : 2.0) * esize * (double)negs : 0.0;
   const double flops = shared ? (a.fwd_only ? 2.0 : 6.0) * pairs * (double)a.D : 0.0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const double rss_mb = (double)ru.ru_maxrss / 1024.0;
-  const double inputs_mb = 4.0 * (6.0 * (double)rows + 2.0 * (double)negs + (double)a.B +
-                                  (a.mode == MODE_GEMMS ? pairs : 0.0)) / (1024.0 * 1024.0);
+  const double inputs_mb = (esize * (6.0 * (double)rows + 2.0 * (double)negs) +
+                            4.0 * ((double)a.B + (a.mode == MODE_GEMMS ? pairs : 0.0))) /
+                           (1024.0 * 1024.0);
   const char *gemm = shared ? semcl_cpu_gemm_name(ctx) : "-";
   if (a.csv)
-    printf("mode,B,K_or_N,D,threads,pass,best_ms,median_ms,gneg_per_s,gb_per_s,gflop_per_s,"
-           "peak_rss_mb,inputs_mb,gemm,loss\n%s,%lld,%lld,%lld,%d,%s,%.3f,%.3f,%.4f,%.2f,%.2f,%.1f,"
-           "%.1f,%s,%.6f\n",
-           mode_names[a.mode], (long long)a.B, (long long)K, (long long)a.D, a.threads,
+    printf("mode,dtype,B,K_or_N,D,threads,pass,best_ms,median_ms,gneg_per_s,gb_per_s,"
+           "gflop_per_s,peak_rss_mb,inputs_mb,gemm,loss\n%s,%s,%lld,%lld,%lld,%d,%s,%.3f,%.3f,"
+           "%.4f,%.2f,%.2f,%.1f,%.1f,%s,%.6f\n",
+           mode_names[a.mode], dtype_names[a.dtype], (long long)a.B, (long long)K, (long long)a.D,
+           a.threads,
            a.fwd_only ? "fwd" : "fwd_bwd", best * 1e3, median * 1e3, pairs / best * 1e-9,
            moved / best * 1e-9, flops / best * 1e-9, rss_mb, inputs_mb, gemm, out[0]);
   else {
@@ -237,9 +260,10 @@ int semcl_bench_embed_main(const char *prog, int argc, char **argv) {
                moved / best * 1e-9);
     else if (flops > 0)
       snprintf(rate, sizeof rate, ", %.1f GFLOP/s (GEMM count)", flops / best * 1e-9);
-    printf("embed %s B=%lld %s=%lld D=%lld threads=%d %s: best %.2f ms, median %.2f ms; "
+    printf("embed %s %s B=%lld %s=%lld D=%lld threads=%d %s: best %.2f ms, median %.2f ms; "
            "%.3f G%s/s%s; peak RSS %.0f MB (inputs+gradients %.0f MB)%s%s; loss %.6f\n",
-           mode_names[a.mode], (long long)a.B, shared ? "N" : "K", (long long)K, (long long)a.D,
+           mode_names[a.mode], dtype_names[a.dtype], (long long)a.B, shared ? "N" : "K",
+           (long long)K, (long long)a.D,
            a.threads, a.fwd_only ? "fwd" : "fwd_bwd", best * 1e3, median * 1e3,
            pairs / best * 1e-9, a.mode == MODE_POSITIVE ? "row" : "neg", rate, rss_mb, inputs_mb,
            shared ? "; gemm " : "", shared ? gemm : "", out[0]);

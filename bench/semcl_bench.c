@@ -325,8 +325,8 @@ static uint16_t to_fp16(float f) {
 }
 
 /* Rewrites x[0..n) in place as 16-bit values at the start of the same memory (element i goes
- * to bytes 2i, which hold nothing not yet read). */
-static void narrow_scores(float *x, int64_t n, int dtype) {
+ * to bytes 2i, which hold nothing not yet read). Also the embedding driver's. */
+void semcl_bench_narrow(float *x, int64_t n, int dtype) {
   if (dtype == SEMCL_DTYPE_FLOAT32) return;
   uint16_t *h = (uint16_t *)(void *)x;
   for (int64_t i = 0; i < n; ++i) {
@@ -457,9 +457,9 @@ static int arena_create(semcl_context *ctx, arena *a, int n_sets, uint64_t seed)
     fill_scores(p.pos, a->B, &rng);
     fill_labels(p.y, a->B, &rng);
     if (p.neg) fill_scores(p.neg, a->B * a->K, &rng);
-    narrow_scores(p.raw, a->B, a->dtype);
-    narrow_scores(p.pos, a->B, a->dtype);
-    if (p.neg) narrow_scores(p.neg, a->B * a->K, a->dtype);
+    semcl_bench_narrow(p.raw, a->B, a->dtype);
+    semcl_bench_narrow(p.pos, a->B, a->dtype);
+    if (p.neg) semcl_bench_narrow(p.neg, a->B * a->K, a->dtype);
     check(ctx, semcl_upload(ctx, a->base + (int64_t)s * a->set_floats, host, (size_t)set_bytes(a)),
           "semcl_upload");
     /* the staging buffer is refilled next: let a stream-ordered copy finish first */

@@ -26,6 +26,9 @@
 
 #include "cuda_common.h"
 #include "embed_cuda.h"
+extern "C" {
+#include "semcl_embed_stage.h"
+}
 
 typedef struct cuda_state {
   int device;               /* the device the context was created on */
@@ -429,14 +432,16 @@ static semcl_status_t cuda_run(semcl_context *ctx, const semcl_problem *p) {
 }
 
 static semcl_status_t cuda_embed_workspace_size(const semcl_context *ctx, int kind, int64_t B,
-                                                int64_t K, int64_t D, size_t *bytes) {
+                                                int64_t K, int64_t D, int staged,
+                                                size_t *bytes) {
   (void)ctx;
-  *bytes = semcl_cuda_embed_workspace(kind, B, K, D);
+  *bytes = semcl_cuda_embed_workspace(kind, B, K, D, staged);
   return SEMCL_STATUS_SUCCESS;
 }
 
 static semcl_status_t cuda_run_embed(semcl_context *ctx, const semcl_embed_problem *p) {
-  const size_t bytes = semcl_cuda_embed_workspace(p->kind, p->B, p->K, p->D);
+  const size_t bytes =
+      semcl_cuda_embed_workspace(p->kind, p->B, p->K, p->D, semcl_embed_staged(p->dtype));
   return run_call(ctx, "semcl embedding loss", bytes, launch_embed, p);
 }
 

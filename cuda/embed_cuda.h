@@ -29,13 +29,22 @@ extern "C" {
 
 extern "C" {
 
-/* Device workspace bytes of an embedding call (kind: SEMCL_EMBED_KIND_*). */
-size_t semcl_cuda_embed_workspace(int kind, int64_t B, int64_t K, int64_t D);
+/* Device workspace bytes of an embedding call (kind: SEMCL_EMBED_KIND_*; staged: 16-bit
+ * embeddings, with room for their fp32 copies, src/semcl_embed_stage.h). */
+size_t semcl_cuda_embed_workspace(int kind, int64_t B, int64_t K, int64_t D, int staged);
 
 /* Enqueues the whole call on `stream` (no host synchronisation except the first shared-pool
- * call of a context, which creates its cuBLAS handle). The context's device is current. */
+ * call of a context, which creates its cuBLAS handle). The context's device is current.
+ * embed_stage_cuda.cu: 16-bit embeddings are staged, then the fp32 machinery below runs. */
 semcl_status_t semcl_cuda_embed_launch(semcl_context *ctx, const semcl_embed_problem *p,
                                        void *workspace, cudaStream_t stream);
+
+/* The fp32 machinery (embed_rows_cuda.cu, embed_shared_cuda.cu): every embedding array fp32,
+ * except per-row item_neg and grad_item_neg, which are in p->dtype. Its workspace comes first
+ * in the call's workspace. */
+size_t semcl_cuda_embed_workspace_fp32(int kind, int64_t B, int64_t K, int64_t D);
+semcl_status_t semcl_cuda_embed_launch_fp32(semcl_context *ctx, const semcl_embed_problem *p,
+                                            void *workspace, cudaStream_t stream);
 
 /* Frees what the embedding calls keep in the context (the cuBLAS handle); the context's
  * device is current. NULL-safe on contexts that never ran one. */

@@ -19,28 +19,64 @@ static __device__ __forceinline__ float semcl_embed_fold(float x) {
   return x;
 }
 
-/* The lane's value of element d of a D-vector (+0 past D: the canonical padding). */
-static __device__ __forceinline__ float semcl_embed_elem(const float *v, int64_t d, int64_t D) {
-  return d < D ? v[d] : 0.0f;
+/* Element i of an array in dtype DT (0 fp32, 1 bf16, 2 fp16 as semcl_dtype_t), widened
+ * (exactly), and the store of an fp32 value rounded once to DT (semcl_math.h). The per-row
+ * negatives and their gradients are in the call's dtype; everything else here is fp32. */
+template <int DT>
+static __device__ __forceinline__ float semcl_embed_load(const void *base, int64_t i) {
+  if (DT == 0) return ((const float *)base)[i];
+  const uint16_t h = ((const uint16_t *)base)[i];
+  return DT == 1 ? semcl_bf16_to_f32(h) : semcl_f16_to_f32(h);
+}
+template <int DT>
+static __device__ __forceinline__ void semcl_embed_store(void *base, int64_t i, float v) {
+  if (DT == 0)
+    ((float *)base)[i] = v;
+  else
+    ((uint16_t *)base)[i] = DT == 1 ? semcl_f32_to_bf16(v) : semcl_f32_to_f16(v);
 }
 
-/* The lane's partial of u.v: fmaf over d = lane, lane+32, ... < D rounded up to 32. */
+/* The lane's value of element d of the D-vector at element v0 of v (+0 past D: the canonical
+ * padding). */
+template <int DT>
+static __device__ __forceinline__ float semcl_embed_elem_t(const void *v, int64_t v0, int64_t d,
+                                                           int64_t D) {
+  return d < D ? semcl_embed_load<DT>(v, v0 + d) : 0.0f;
+}
+static __device__ __forceinline__ float semcl_embed_elem(const float *v, int64_t d, int64_t D) {
+  return semcl_embed_elem_t<0>(v, 0, d, D);
+}
+
+/* The lane's partial of u.v (v: the D-vector at element v0 of an array in dtype DT): fmaf over
+ * d = lane, lane+32, ... < D rounded up to 32. */
+template <int M, int DT>
+static __device__ __forceinline__ float semcl_embed_lane_dot_t(const float (&u)[M], const void *v,
+                                                               int64_t v0, int lane, int64_t D) {
+  float acc = 0.0f;
+#pragma unroll
+  for (int m = 0; m < M; ++m)
+    acc = fmaf(u[m], semcl_embed_elem_t<DT>(v, v0, lane + 32 * m, D), acc);
+  return acc;
+}
 template <int M>
 static __device__ __forceinline__ float semcl_embed_lane_dot(const float (&u)[M], const float *v,
                                                              int lane, int64_t D) {
-  float acc = 0.0f;
-#pragma unroll
-  for (int m = 0; m < M; ++m) acc = fmaf(u[m], semcl_embed_elem(v, lane + 32 * m, D), acc);
-  return acc;
+  return semcl_embed_lane_dot_t<M, 0>(u, v, 0, lane, D);
 }
 
 /* Runtime-length version (lanes = ceil(D/32) > SEMCL_EMBED_REG_LANES: u from memory). */
-static __device__ __forceinline__ float semcl_embed_lane_dot_any(const float *u, const float *v,
-                                                                 int lane, int64_t D) {
+template <int DT>
+static __device__ __forceinline__ float semcl_embed_lane_dot_any_t(const float *u, const void *v,
+                                                                   int64_t v0, int lane,
+                                                                   int64_t D) {
   float acc = 0.0f;
   for (int64_t d = lane; d < (D + 31) / 32 * 32; d += 32)
-    acc = fmaf(semcl_embed_elem(u, d, D), semcl_embed_elem(v, d, D), acc);
+    acc = fmaf(semcl_embed_elem(u, d, D), semcl_embed_elem_t<DT>(v, v0, d, D), acc);
   return acc;
+}
+static __device__ __forceinline__ float semcl_embed_lane_dot_any(const float *u, const float *v,
+                                                                 int lane, int64_t D) {
+  return semcl_embed_lane_dot_any_t<0>(u, v, 0, lane, D);
 }
 
 /* The canonical dot product u.v by the whole warp, in every lane. */

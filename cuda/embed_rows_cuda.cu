@@ -21,7 +21,8 @@
 
 typedef struct embed_rows_args {
   int64_t B, K, D, chunks;
-  const float *user, *item_raw, *item_pos, *item_neg, *y;
+  const float *user, *item_raw, *item_pos, *y;
+  const void *item_neg; /* (B,K,D) in the call's dtype (the template's DT) */
   const uint8_t *neg_mask;
   const int32_t *neg_count;
   const float *weight, *pos_weight;
@@ -30,7 +31,8 @@ typedef struct embed_rows_args {
   semcl_embed_scalars s;
   int bwd, want_h, want_user;
   float *loss, *loss_ctr, *loss_aux; /* per-sample outputs (NONE) or NULL */
-  float *grad_user, *grad_item_raw, *grad_item_pos, *grad_item_neg;
+  float *grad_user, *grad_item_raw, *grad_item_pos;
+  void *grad_item_neg; /* (B,K,D) in the call's dtype, or NULL */
   float *partials; /* (B, chunks, 2 + D) */
   double *leaf_ctr, *leaf_aux;
 } embed_rows_args;
@@ -43,8 +45,9 @@ static __device__ __forceinline__ float row_pos_weight(const embed_rows_args &a,
 }
 
 /* One chunk of one row. M: lanes of each D-vector held in registers (ceil(D/32)), or 0 for
- * any D (u read from memory, the grad_user partial kept in the workspace slot). */
-template <int M>
+ * any D (u read from memory, the grad_user partial kept in the workspace slot). DT: the dtype
+ * of item_neg and grad_item_neg (read widened, written rounded once). */
+template <int M, int DT>
 __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_chunks_kernel(embed_rows_args a) {
   constexpr int R = M > 0 ? M : 1;
   const int lane = (int)(threadIdx.x & 31);
@@ -82,8 +85,9 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_chunks_kernel(embed_r
                                  : 0.0;
     const int64_t limit = semcl_embed_limit(a.neg_count, b, K);
     const uint8_t *mask = a.neg_mask ? a.neg_mask + b * K : NULL;
-    const float *negs = a.item_neg + b * K * D;
-    float *grads = a.grad_item_neg ? a.grad_item_neg + b * K * D : NULL;
+    const int64_t row0 = b * K * D; /* the row's first element in item_neg, grad_item_neg */
+    const void *negs = a.item_neg;
+    void *grads = a.grad_item_neg;
     float lane_sp = 0.0f, lane_sg = 0.0f;
     for (int64_t base = begin; base < end; base += 32) {
       const int64_t kl = base + lane;
@@ -94,9 +98,9 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_chunks_kernel(embed_r
       for (int i = 0; i < 32; ++i) {
         part[i] = 0.0f;
         if (real >> i & 1u) { /* masked negatives are never read */
-          const float *n = negs + (base + i) * D;
-          part[i] = M > 0 ? semcl_embed_lane_dot<R>(u, n, lane, D)
-                          : semcl_embed_lane_dot_any(u_row, n, lane, D);
+          const int64_t n0 = row0 + (base + i) * D;
+          part[i] = M > 0 ? semcl_embed_lane_dot_t<R, DT>(u, negs, n0, lane, D)
+                          : semcl_embed_lane_dot_any_t<DT>(u_row, negs, n0, lane, D);
         }
       }
       semcl_embed_transpose_fold(part, lane); /* part[0]: dot product of negative base + lane */
@@ -110,12 +114,10 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_chunks_kernel(embed_r
       const int count = (int)(end - base < 32 ? end - base : 32);
       for (int i = 0; i < count; ++i) {
         const float hi = __shfl_sync(SEMCL_EMBED_FULL_MASK, h, i);
-        const int64_t k = base + i;
-        const float *n = negs + k * D;
-        float *g = grads ? grads + k * D : NULL;
+        const int64_t n0 = row0 + (base + i) * D; /* the negative's first element */
         if (!(real >> i & 1u)) { /* masked: exactly +0 */
-          if (g)
-            for (int64_t d = lane; d < D; d += 32) g[d] = 0.0f;
+          if (grads)
+            for (int64_t d = lane; d < D; d += 32) semcl_embed_store<DT>(grads, n0 + d, 0.0f);
           continue;
         }
         if (M > 0) {
@@ -123,15 +125,15 @@ __global__ void __launch_bounds__(SEMCL_EMBED_BLOCK) embed_chunks_kernel(embed_r
           for (int m = 0; m < R; ++m) {
             const int64_t d = lane + 32 * m;
             if (d < D) {
-              /* In place (g == n): n_d is read before g_d is written. */
-              if (a.want_user) acc[m] = fmaf(hi, n[d], acc[m]);
-              if (g) g[d] = hi * u[m];
+              /* In place (grads == negs): n_d is read before g_d is written. */
+              if (a.want_user) acc[m] = fmaf(hi, semcl_embed_load<DT>(negs, n0 + d), acc[m]);
+              if (grads) semcl_embed_store<DT>(grads, n0 + d, hi * u[m]);
             }
           }
         } else {
           for (int64_t d = lane; d < D; d += 32) {
-            if (a.want_user) acc_mem[d] = fmaf(hi, n[d], acc_mem[d]);
-            if (g) g[d] = hi * u_row[d];
+            if (a.want_user) acc_mem[d] = fmaf(hi, semcl_embed_load<DT>(negs, n0 + d), acc_mem[d]);
+            if (grads) semcl_embed_store<DT>(grads, n0 + d, hi * u_row[d]);
           }
         }
       }
@@ -272,35 +274,44 @@ static rows_layout rows_layout_of(int kind, int64_t B, int64_t K, int64_t D) {
   return l;
 }
 
-extern "C" size_t semcl_cuda_embed_workspace(int kind, int64_t B, int64_t K, int64_t D) {
+extern "C" size_t semcl_cuda_embed_workspace_fp32(int kind, int64_t B, int64_t K, int64_t D) {
   if (kind == SEMCL_EMBED_KIND_SHARED) return semcl_cuda_shared_workspace(B, K, D);
   return rows_layout_of(kind, B, K, D).bytes;
 }
 
 typedef void (*chunks_kernel_fn)(embed_rows_args);
 
-static chunks_kernel_fn chunks_kernel_for(int64_t D) {
+template <int DT>
+static chunks_kernel_fn chunks_kernel_for_dt(int64_t D) {
   const int64_t lanes = (D + 31) / 32;
   switch (lanes) {
     case 1:
-      return embed_chunks_kernel<1>;
+      return embed_chunks_kernel<1, DT>;
     case 2:
-      return embed_chunks_kernel<2>;
+      return embed_chunks_kernel<2, DT>;
     case 3:
     case 4:
-      return embed_chunks_kernel<4>;
+      return embed_chunks_kernel<4, DT>;
     case 5:
     case 6:
     case 7:
     case 8:
-      return embed_chunks_kernel<8>;
+      return embed_chunks_kernel<8, DT>;
     default:
-      return embed_chunks_kernel<0>;
+      return embed_chunks_kernel<0, DT>;
   }
 }
 
-extern "C" semcl_status_t semcl_cuda_embed_launch(semcl_context *ctx, const semcl_embed_problem *p,
-                                                  void *workspace, cudaStream_t stream) {
+/* The chunk kernel for D and the dtype of the per-row negatives. */
+static chunks_kernel_fn chunks_kernel_for(int64_t D, semcl_dtype_t dtype) {
+  if (dtype == SEMCL_DTYPE_BFLOAT16) return chunks_kernel_for_dt<1>(D);
+  if (dtype == SEMCL_DTYPE_FLOAT16) return chunks_kernel_for_dt<2>(D);
+  return chunks_kernel_for_dt<0>(D);
+}
+
+extern "C" semcl_status_t semcl_cuda_embed_launch_fp32(semcl_context *ctx,
+                                                       const semcl_embed_problem *p,
+                                                       void *workspace, cudaStream_t stream) {
   if (p->kind == SEMCL_EMBED_KIND_SHARED)
     return semcl_cuda_shared_launch(ctx, p, workspace, stream);
   const rows_layout l = rows_layout_of(p->kind, p->B, p->K, p->D);
@@ -316,14 +327,15 @@ extern "C" semcl_status_t semcl_cuda_embed_launch(semcl_context *ctx, const semc
   semcl_embed_fill_rows(a, p, masked ? counts : NULL, masked ? total : NULL, ws + l.leaves);
   a.K = p->K;
   a.chunks = p->kind == SEMCL_EMBED_KIND_PER_ROW ? (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK : 0;
-  a.item_neg = (const float *)p->item_neg;
+  a.item_neg = p->item_neg;
   a.want_h = semcl_embed_needs_neg_grads(p);
   a.want_user = p->grad_user != NULL;
-  a.grad_item_neg = (float *)p->grad_item_neg;
+  a.grad_item_neg = p->grad_item_neg;
   a.partials = (float *)(ws + l.partials);
   const int64_t row_blocks = (p->B + 7) / 8; /* 8 warps per block, a row each */
   if (p->kind == SEMCL_EMBED_KIND_PER_ROW) {
-    st = SEMCL_CUDA_LAUNCH(ctx, "launching the per-row negatives' pass", chunks_kernel_for(p->D),
+    st = SEMCL_CUDA_LAUNCH(ctx, "launching the per-row negatives' pass",
+                           chunks_kernel_for(p->D, p->dtype),
                            semcl_embed_grid((p->B * a.chunks + 7) / 8), SEMCL_EMBED_BLOCK, stream,
                            a);
     if (st == SEMCL_STATUS_SUCCESS)

@@ -54,7 +54,9 @@ typedef struct semcl_embed_problem {
   int64_t B;
   int64_t K; /* negatives per row (per-row), pool entries N (shared), 1 (positive-only) */
   int64_t D;
-  semcl_dtype_t dtype; /* of the embeddings and their gradients (FLOAT32 only so far) */
+  semcl_dtype_t dtype; /* of the embeddings and their gradients in the public call; the
+                          backends' fp32 machinery sees only item_neg, grad_item_neg of a
+                          per-row call in it (semcl_embed_stage.h) */
   const void *user, *item_raw, *item_pos; /* (B,D) */
   const void *item_neg; /* (B,K,D) per-row, (K,D) shared pool, NULL for positive-only */
   const float *y;

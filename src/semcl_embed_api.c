@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "semcl_embed.h"
+#include "semcl_embed_stage.h"
 #include "semcl_internal.h"
 
 /* Largest N and D of the shared pool: BLAS and cuBLAS take 32-bit sizes. */
@@ -48,11 +49,6 @@ static semcl_status_t check_dim(semcl_context *ctx, const char *fn, const semcl_
 
 static semcl_status_t check_embed_options(semcl_context *ctx, const char *fn,
                                           const semcl_embed_problem *p) {
-  if (p->dtype != SEMCL_DTYPE_FLOAT32)
-    return semcl_fail(ctx, SEMCL_STATUS_INVALID_VALUE,
-                      "%s: options->dtype = %d: the embedding calls support "
-                      "SEMCL_DTYPE_FLOAT32 only",
-                      fn, (int)p->dtype);
   if (!isfinite(p->score_scale))
     return semcl_fail(ctx, SEMCL_STATUS_NON_FINITE_SCALAR,
                       "%s: embed_options->score_scale = %g is not finite", fn,
@@ -267,7 +263,8 @@ semcl_status_t semcl_positive_only_embed(semcl_context *ctx, int64_t B, int64_t 
 }
 
 semcl_status_t semcl_get_embed_workspace_size(const semcl_context *ctx, semcl_embed_kind_t kind,
-                                              int64_t B, int64_t K, int64_t D, size_t *bytes) {
+                                              int64_t B, int64_t K, int64_t D,
+                                              semcl_dtype_t dtype, size_t *bytes) {
   static const char fn[] = "semcl_get_embed_workspace_size";
   if (!ctx) return SEMCL_STATUS_NULL_CONTEXT;
   /* The getters record why they failed in the context's message (see semcl_context.c). */
@@ -278,6 +275,10 @@ semcl_status_t semcl_get_embed_workspace_size(const semcl_context *ctx, semcl_em
     return semcl_fail(err, SEMCL_STATUS_INVALID_ENUM,
                       "%s: kind = %d is not SEMCL_EMBED_POSITIVE_ONLY, _PER_ROW or _SHARED", fn,
                       (int)kind);
+  if (semcl_dtype_size(dtype) == 0)
+    return semcl_fail(err, SEMCL_STATUS_INVALID_ENUM,
+                      "%s: dtype = %d is not SEMCL_DTYPE_FLOAT32, _BFLOAT16 or _FLOAT16", fn,
+                      (int)dtype);
   semcl_status_t st = semcl_check_sizes(err, fn, B, K);
   if (st != SEMCL_STATUS_SUCCESS) return st;
   semcl_embed_problem p;
@@ -286,10 +287,11 @@ semcl_status_t semcl_get_embed_workspace_size(const semcl_context *ctx, semcl_em
   p.B = B;
   p.K = kind == SEMCL_EMBED_POSITIVE_ONLY ? 1 : K;
   p.D = D;
-  st = check_dim(err, fn, &p, sizeof(float));
+  st = check_dim(err, fn, &p, semcl_dtype_size(dtype));
   if (st != SEMCL_STATUS_SUCCESS) return st;
   if (!ctx->ops->embed_workspace_size)
     return semcl_fail(err, SEMCL_STATUS_BACKEND_UNAVAILABLE,
                       "%s: this backend has no embedding calls", fn);
-  return ctx->ops->embed_workspace_size(ctx, (int)kind, B, p.K, D, bytes);
+  return ctx->ops->embed_workspace_size(ctx, (int)kind, B, p.K, D, semcl_embed_staged(dtype),
+                                        bytes);
 }

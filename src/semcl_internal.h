@@ -63,8 +63,9 @@ typedef struct semcl_backend_ops {
   void (*release)(semcl_context *ctx); /* frees backend state; called by semcl_destroy */
   /* The embedding calls (semcl_embed.h); kind is a semcl_embed_kind_t. */
   semcl_status_t (*run_embed)(semcl_context *ctx, const struct semcl_embed_problem *problem);
+  /* staged: 16-bit embeddings (room for their fp32 copies, semcl_embed_stage.h). */
   semcl_status_t (*embed_workspace_size)(const semcl_context *ctx, int kind, int64_t B,
-                                         int64_t K, int64_t D, size_t *bytes);
+                                         int64_t K, int64_t D, int staged, size_t *bytes);
 } semcl_backend_ops;
 
 struct semcl_pool; /* src/cpu/thread_pool.h */

@@ -369,8 +369,8 @@ SEMCL_API semcl_status_t semcl_pos_neg_ex(
  * the losses and the embedding gradients, without a B*K score matrix or a B*K*D copy in
  * between. docs/embeddings.md has the math, the summation orders and the accuracy bounds.
  *
- * Shapes (row-major, element type options->dtype; only SEMCL_DTYPE_FLOAT32 so far, other
- * dtypes are refused with SEMCL_STATUS_INVALID_VALUE):
+ * Shapes (row-major, element type options->dtype for the embeddings and their gradients:
+ * fp32, bf16 or fp16; y, weights and losses are fp32 always):
  *   user, item_raw, item_pos      (B,D)     u_b, r_b, p_b
  *   item_neg                      (B,K,D)   per-row negatives n_bk   (semcl_pos_neg_embed)
  *   neg_pool                      (N,D)     negatives shared by every row (semcl_pos_neg_shared_embed)
@@ -381,6 +381,11 @@ SEMCL_API semcl_status_t semcl_pos_neg_ex(
  * Scores: s = score_scale * (u . v) for every pair (raw: u_b.r_b, pos: u_b.p_b, negatives),
  * then exactly the score-level loss (semcl_pos_neg_ex / semcl_positive_only_ex with the same
  * options) on these scores; the gradients are its gradients chained through the dot products.
+ *
+ * 16-bit embeddings (bf16, fp16): a call returns exactly what the fp32 call returns on the
+ * embeddings widened to fp32 (which is exact), every gradient element rounded once to the dtype
+ * (to nearest, ties to even). The per-row negatives are read and their gradients written in the
+ * dtype directly; the (B,D) arrays and the shared pool go through fp32 copies in the workspace.
  *
  * Determinism: every result is the same bit for bit from run to run and for every thread
  * count and CPU instruction-set level. Per-row negatives and the positive-only loss are
@@ -473,13 +478,16 @@ typedef enum semcl_embed_kind {
   SEMCL_EMBED_SHARED = 2         /* semcl_pos_neg_shared_embed, K = N pool entries */
 } semcl_embed_kind_t;
 
-/* Bytes of workspace an embedding call with these sizes needs on this context (an upper bound
- * for every option; on the CPU it depends on the thread count, as semcl_get_workspace_size).
- * Per-row negatives and loss 1 need O(B) to O(B*K) floats, never O(B*K*D); the shared pool a
- * chunk of S (at most 8 MiB on the CPU, 64 MiB on CUDA, or B*N floats if smaller) plus O(B). */
+/* Bytes of workspace an embedding call with these sizes and this dtype (options->dtype) needs
+ * on this context (an upper bound for every other option; on the CPU it depends on the thread
+ * count, as semcl_get_workspace_size). Per-row negatives and loss 1 need O(B) to O(B*K) floats,
+ * never O(B*K*D); the shared pool a chunk of S (at most 32 MiB on the CPU, 64 MiB on CUDA, or
+ * B*N floats if smaller) plus O(B). 16-bit embeddings add fp32 copies of the (B,D) arrays and
+ * their gradients, and of the shared pool and its gradient: 6*B*D (+ 2*N*D) floats. */
 SEMCL_API semcl_status_t semcl_get_embed_workspace_size(const semcl_context *ctx,
                                                         semcl_embed_kind_t kind, int64_t B,
-                                                        int64_t K, int64_t D, size_t *bytes);
+                                                        int64_t K, int64_t D,
+                                                        semcl_dtype_t dtype, size_t *bytes);
 
 /* The CPU GEMM the shared-pool call uses on this context: "blas" (the BLAS found at build
  * time, e.g. OpenBLAS) or "builtin" (semcl's own, slower, when the build found no BLAS or the

@@ -6,7 +6,7 @@ import numbers
 
 import torch
 
-from . import _checks, _embed_launch, _options
+from . import _checks, _dtypes, _embed_launch, _options
 
 
 def _impl():
@@ -22,9 +22,7 @@ def _impl():
 
 def _embedding(name, t, shape=None, device=None):
     _checks.check_tensor(name, t)
-    if t.dtype != torch.float32:
-        raise TypeError("%s has dtype %s: the embedding losses take float32 embeddings (16-bit "
-                        "embeddings are not supported yet)" % (name, t.dtype))
+    _dtypes.check_score_dtype(name, t)  # float32, bfloat16 or float16 (the scores' rule)
     if shape is not None and tuple(t.shape) != tuple(shape):
         raise ValueError("%s must have shape %s, got %s" % (name, tuple(shape), tuple(t.shape)))
     if device is not None and t.device != device:
@@ -41,6 +39,14 @@ def _rows(user, item_raw, item_pos):
     u = _embedding("user", user)
     return (u, _embedding("item_raw", item_raw, u.shape, u.device),
             _embedding("item_pos", item_pos, u.shape, u.device))
+
+
+def _common_dtype(*embeddings):
+    """Embeddings of different (supported) dtypes are promoted to a common one, as scores are
+    (_dtypes: float32 with bfloat16 -> float32, bfloat16 with float16 -> float32); autograd
+    sees the cast, so each gradient comes back in its embedding's own dtype."""
+    dtype = _dtypes.common_score_dtype(*embeddings)
+    return tuple(t if t.dtype == dtype else t.to(dtype) for t in embeddings)
 
 
 def _scale(score_scale):
@@ -100,6 +106,7 @@ def pos_neg(user, item_raw, item_pos, item_neg, y, lambda_rank, reduction, weigh
     else:
         raise ValueError("item_neg must be (B, K, D) (per-row negatives) or (N, D) (a pool "
                          "shared by every row), got shape %s" % (tuple(item_neg.shape),))
+    u, r, p, n = _common_dtype(u, r, p, n)
     kind = _embed_launch.kind_of(n)
     shape = _label_shape(y, B)
     yf = _checks.prep_labels("y", y, shape, u.device)
@@ -113,7 +120,7 @@ def positive_only(user, item_raw, item_pos, y, lambda_sem, reduction, weight, po
     """Loss 1: checks, then the implementation's embed_loss."""
     reduction = _checks.prep_reduction(reduction)
     lam = _checks.prep_lambda("lambda_sem", lambda_sem)
-    u, r, p = _rows(user, item_raw, item_pos)
+    u, r, p = _common_dtype(*_rows(user, item_raw, item_pos))
     B = u.shape[0]
     shape = _label_shape(y, B)
     yf = _checks.prep_labels("y", y, shape, u.device)

@@ -7,6 +7,7 @@ pos_index, scale, lam, reduction) on canonical tensors (_embed_launch), returnin
 import torch
 
 from . import _backward, _embed_backward, _embed_launch
+from ._dtypes import saved_grad_scale
 from ._launch import Options
 
 NAME = "autograd.Function"
@@ -29,8 +30,11 @@ class _EmbedFunction(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         need = tuple(ctx.needs_input_grad[1:5])
         opts = Options(neg_mask, neg_count, weight, pos_weight)
+        # float16 'mean': the gradients are computed and kept B times larger (_dtypes)
+        ctx.saved_scale = saved_grad_scale(user.dtype, reduction, user.shape[0])
+        ctx.grad_scale = 1.0 if ctx.saved_scale is None else float(ctx.saved_scale)
         out = _embed_launch.run(kind, user, raw, pos, neg, y, opts, pos_index, scale, lam,
-                                reduction, None, need)
+                                reduction, None, need, ctx.grad_scale)
         ctx.kind, ctx.scale, ctx.lam, ctx.reduction, ctx.need = kind, scale, lam, reduction, need
         ctx.save_for_backward(user, raw, pos, neg, y, neg_mask, neg_count, weight, pos_weight,
                               pos_index)
@@ -50,8 +54,10 @@ class _EmbedFunction(torch.autograd.Function):
 
         def compute(lam, g):
             return _embed_launch.run(ctx.kind, user, raw, pos, neg, y, opts, pos_index,
-                                     ctx.scale, lam, ctx.reduction, _upstream(g), ctx.need)[3:]
+                                     ctx.scale, lam, ctx.reduction, _upstream(g), ctx.need,
+                                     ctx.grad_scale)[3:]
 
+        g_loss, g_ctr, g_aux = _backward._unscaled(ctx.saved_scale, g_loss, g_ctr, g_aux)
         G, ctx.G = ctx.G, None
         d = _embed_backward.grads(compute, ctx.kind, ctx.lam, ctx.reduction, G, g_loss, g_ctr,
                                   g_aux, in_place=True)

@@ -1,15 +1,17 @@
 """One libsemcl embedding call on canonical tensors, shared by both implementations of the
 embedding losses (_embed_function.py for PyTorch 1.13, _embed_custom_ops.py for PyTorch 2).
 
-Canonical: float32 contiguous user, item_raw, item_pos (B, D); item_neg float32 contiguous
-(B, K, D) (kind PER_ROW), (N, D) (kind SHARED) or None (kind POSITIVE_ONLY); float32 (B,)
-labels; the options as a _launch.Options of canonical tensors (neg_mask bool (B, K) or (B, N));
+Canonical: contiguous user, item_raw, item_pos (B, D) and item_neg (B, K, D) (kind PER_ROW),
+(N, D) (kind SHARED) or None (kind POSITIVE_ONLY), all of one dtype: float32, bfloat16 or
+float16 (the library reads them in it and writes their gradients in it); float32 (B,) labels;
+the options as a _launch.Options of canonical tensors (neg_mask bool (B, K) or (B, N));
 pos_index int64 (B,) or None (SHARED only). All on one device."""
 import ctypes
 
 import torch
 
 from . import _capi
+from ._dtypes import SCORE_DTYPES
 from ._launch import Options, _DeviceGuard, _context, _c_options, _dense, _ptr
 
 POSITIVE_ONLY, PER_ROW, SHARED = 0, 1, 2  # semcl_embed_kind_t
@@ -42,10 +44,12 @@ def check_canonical(kind, user, raw, pos, neg, y, opts, pos_index, reduction, up
         raise ValueError("user must be a non-empty (B, D) matrix, got shape %s"
                          % (tuple(user.shape),))
     B, D = user.shape
-    dev, f32 = user.device, torch.float32
-    _expect("user", user, (B, D), f32, dev)
-    _expect("item_raw", raw, (B, D), f32, dev)
-    _expect("item_pos", pos, (B, D), f32, dev)
+    dev, f32, emb = user.device, torch.float32, user.dtype
+    if emb not in SCORE_DTYPES:
+        raise ValueError("user has dtype %s, expected float32, bfloat16 or float16" % (emb,))
+    _expect("user", user, (B, D), emb, dev)
+    _expect("item_raw", raw, (B, D), emb, dev)
+    _expect("item_pos", pos, (B, D), emb, dev)
     _expect("y", y, (B,), f32, dev)
     if (neg is None) != (kind == POSITIVE_ONLY):
         raise ValueError("item_neg must be given exactly for the pairwise loss")
@@ -54,12 +58,12 @@ def check_canonical(kind, user, raw, pos, neg, y, opts, pos_index, reduction, up
         if neg.dim() != 3 or neg.shape[1] < 1:
             raise ValueError("item_neg must be (B, K, D) with K >= 1, got %s"
                              % (tuple(neg.shape),))
-        _expect("item_neg", neg, (B, neg.shape[1], D), f32, dev)
+        _expect("item_neg", neg, (B, neg.shape[1], D), emb, dev)
         neg_pairs = (B, neg.shape[1])
     elif kind == SHARED:
         if neg.dim() != 2 or neg.shape[0] < 1:
             raise ValueError("item_neg must be (N, D) with N >= 1, got %s" % (tuple(neg.shape),))
-        _expect("item_neg", neg, (neg.shape[0], D), f32, dev)
+        _expect("item_neg", neg, (neg.shape[0], D), emb, dev)
         neg_pairs = (B, neg.shape[0])
     if neg_pairs is None and (opts.neg_mask is not None or opts.neg_count is not None):
         raise ValueError("neg_mask and neg_count belong to the pairwise loss only")
@@ -91,16 +95,19 @@ def output_shapes(user, neg, reduction, need):
 
 
 def empty_outputs(user, neg, reduction, need):
-    return tuple(None if s is None else torch.empty(s, dtype=torch.float32, device=user.device)
-                 for s in output_shapes(user, neg, reduction, need))
+    """Losses in float32, gradients in the embeddings' dtype."""
+    dtypes = (torch.float32,) * 3 + (user.dtype,) * 4
+    return tuple(None if s is None else torch.empty(s, dtype=d, device=user.device)
+                 for s, d in zip(output_shapes(user, neg, reduction, need), dtypes))
 
 
 def run(kind, user, raw, pos, neg, y, opts, pos_index, scale, lam, reduction, upstream=None,
-        need=(False, False, False, False)):
+        need=(False, False, False, False), grad_scale=1.0):
     """One fused call. Returns (loss, loss_ctr, loss_aux, grad_user, grad_item_raw,
-    grad_item_pos, grad_item_neg): the gradients of loss times the upstream gradient (1 when
-    upstream is None; else a float32 (1,) tensor for 'mean'/'sum', (B,) for 'none'), None for
-    those not asked for (a call asking for none is forward only)."""
+    grad_item_pos, grad_item_neg): the gradients of loss times grad_scale times the upstream
+    gradient (1 when upstream is None; else a float32 (1,) tensor for 'mean'/'sum', (B,) for
+    'none'), in the embeddings' dtype; None for those not asked for (a call asking for none is
+    forward only)."""
     opts = Options(*opts) if opts is not None else Options()
     check_canonical(kind, user, raw, pos, neg, y, opts, pos_index, reduction, upstream)
     user, raw, pos, neg, y, pos_index, upstream = map(
@@ -109,7 +116,7 @@ def run(kind, user, raw, pos, neg, y, opts, pos_index, scale, lam, reduction, up
     out = empty_outputs(user, neg, reduction, need)
     B, D = user.shape
     red = _capi.REDUCTIONS[reduction]
-    c_opts = _c_options(_capi.DTYPES["float32"], opts)
+    c_opts = _c_options(SCORE_DTYPES[user.dtype], opts)
     e_opts = _capi.EmbedOptions(ctypes.sizeof(_capi.EmbedOptions), float(scale), _ptr(pos_index),
                                 0)
     ptrs = [_ptr(t) for t in out]
@@ -117,11 +124,12 @@ def run(kind, user, raw, pos, neg, y, opts, pos_index, scale, lam, reduction, up
         h = _context(user.device)
         if kind == POSITIVE_ONLY:
             _capi.call("semcl_positive_only_embed", h, B, D, _ptr(user), _ptr(raw), _ptr(pos),
-                       _ptr(y), lam, red, ctypes.byref(c_opts), ctypes.byref(e_opts), 1.0,
-                       _ptr(upstream), *ptrs[:6])
+                       _ptr(y), lam, red, ctypes.byref(c_opts), ctypes.byref(e_opts),
+                       float(grad_scale), _ptr(upstream), *ptrs[:6])
         else:
             name = "semcl_pos_neg_embed" if kind == PER_ROW else "semcl_pos_neg_shared_embed"
             _capi.call(name, h, B, neg.shape[-2] if kind == PER_ROW else neg.shape[0], D,
                        _ptr(user), _ptr(raw), _ptr(pos), _ptr(neg), _ptr(y), lam, red,
-                       ctypes.byref(c_opts), ctypes.byref(e_opts), 1.0, _ptr(upstream), *ptrs)
+                       ctypes.byref(c_opts), ctypes.byref(e_opts), float(grad_scale),
+                       _ptr(upstream), *ptrs)
     return out

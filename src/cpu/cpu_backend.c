@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "../semcl_embed_stage.h"
 #include "embed_kernels.h"
 
 static size_t workspace_bytes(semcl_loss_kind_t kind, int64_t B, int64_t K, int threads) {
@@ -49,8 +50,9 @@ static semcl_status_t cpu_run(semcl_context *ctx, const semcl_problem *p) {
 }
 
 static semcl_status_t cpu_embed_workspace_size(const semcl_context *ctx, int kind, int64_t B,
-                                               int64_t K, int64_t D, size_t *bytes) {
-  *bytes = semcl_cpu_embed_workspace(kind, B, K, D, semcl_effective_threads(ctx));
+                                               int64_t K, int64_t D, int staged,
+                                               size_t *bytes) {
+  *bytes = semcl_cpu_embed_workspace(kind, B, K, D, semcl_effective_threads(ctx), staged);
   return SEMCL_STATUS_SUCCESS;
 }
 
@@ -59,7 +61,9 @@ static semcl_status_t cpu_run_embed(semcl_context *ctx, const semcl_embed_proble
   const int threads = semcl_effective_threads(ctx);
   void *workspace = NULL;
   const semcl_status_t st = semcl_acquire_workspace(
-      ctx, semcl_cpu_embed_workspace(p->kind, p->B, p->K, p->D, threads), host_alloc, host_free,
+      ctx, semcl_cpu_embed_workspace(p->kind, p->B, p->K, p->D, threads,
+                                     semcl_embed_staged(p->dtype)),
+      host_alloc, host_free,
       &workspace);
   if (st != SEMCL_STATUS_SUCCESS) return st;
   semcl_cpu_embed_run(ctx, p, threads, workspace);

@@ -10,6 +10,8 @@
  *    partials in fp64 in chunk order, then the row's raw and pos terms (semcl_embed.h);
  *  - the builtin GEMM: dot products in the canonical order ('T','N'); fmaf chains in
  *    increasing k per element ('N','N', 'N','T').
+ * Every embedding array here is fp32 except the per-row item_neg and grad_item_neg, which are
+ * in the call's dtype (16-bit calls stage the rest in fp32: semcl_embed_stage.h, embed_cpu.c).
  */
 #include <stdint.h>
 #include <string.h>
@@ -28,22 +30,37 @@ SIMD_INLINE vf e_load_tail(const float *v, int64_t off, int64_t D) {
   return left > 0 ? vf_load_n(v + off, (int)left) : vf_zero();
 }
 
-/* u . v over D in the canonical order. */
-SIMD_INLINE float e_dot(const float *u, const float *v, int64_t D) {
+/* Lanes j < n of the vector at element off of a D-vector stored in dtype dt at v (element
+ * v0 + off; widening is exact). */
+SIMD_INLINE vf e_load_tail_dt(const void *v, int64_t v0, int64_t off, int64_t D, const int dt) {
+  const int64_t left = D - off;
+  if (left >= SIMD_W) return v_load_scores(v, v0 + off, dt);
+  return left > 0 ? v_load_scores_n(v, v0 + off, (int)left, dt) : vf_zero();
+}
+
+/* u . v over D in the canonical order; v is the D-vector at element v0 of an array in dtype
+ * dt (u is fp32). */
+SIMD_INLINE float e_dot_dt(const float *u, const void *v, int64_t v0, int64_t D, const int dt) {
   vf acc[LANE_VECTORS];
   for (int a = 0; a < LANE_VECTORS; ++a) acc[a] = vf_zero();
   int64_t d0 = 0;
   for (; d0 + SEMCL_DOT_LANES <= D; d0 += SEMCL_DOT_LANES) {
 #pragma GCC unroll 32
     for (int a = 0; a < LANE_VECTORS; ++a)
-      acc[a] = vf_fma(vf_load(u + d0 + a * SIMD_W), vf_load(v + d0 + a * SIMD_W), acc[a]);
+      acc[a] = vf_fma(vf_load(u + d0 + a * SIMD_W), v_load_scores(v, v0 + d0 + a * SIMD_W, dt),
+                      acc[a]);
   }
   if (d0 < D) /* the last, partial group of 32: elements past D are +0 */
     for (int a = 0; a < LANE_VECTORS; ++a) {
       const int64_t off = d0 + a * SIMD_W;
-      acc[a] = vf_fma(e_load_tail(u, off, D), e_load_tail(v, off, D), acc[a]);
+      acc[a] = vf_fma(e_load_tail(u, off, D), e_load_tail_dt(v, v0, off, D, dt), acc[a]);
     }
   return vf_fold(acc, LANE_VECTORS);
+}
+
+/* u . v over D in the canonical order (both fp32). */
+SIMD_INLINE float e_dot(const float *u, const float *v, int64_t D) {
+  return e_dot_dt(u, v, 0, D, DT_F32);
 }
 
 /* out_d = h * u_d (fp32) for d < D. */
@@ -57,19 +74,23 @@ SIMD_INLINE void e_scale_row(float h, const float *u, float *out, int64_t D) {
 SIMD_INLINE void e_zero_row(float *out, int64_t D) { memset(out, 0, (size_t)D * sizeof(float)); }
 
 /* One real negative's gradient work: acc_d = fmaf(h, n_d, acc_d) (acc may be NULL) and
- * g_d = h * u_d (g may be NULL; g may be n itself: each n_d is read before g_d is written). */
-SIMD_INLINE void e_negative_grads(float h, const float *u, const float *n, float *g, float *acc,
-                                  int64_t D) {
+ * g_d = h * u_d (g may be NULL; g may be n itself: each n_d is read before g_d is written).
+ * n and g are the D-vectors at element e0 of arrays in dtype dt (g rounded to it once). */
+SIMD_INLINE void e_negative_grads(float h, const float *u, const void *n, void *g, int64_t e0,
+                                  float *acc, int64_t D, const int dt) {
   const vf hv = vf_set1(h);
   int64_t d = 0;
   for (; d + SIMD_W <= D; d += SIMD_W) {
-    if (acc) vf_store(acc + d, vf_fma(hv, vf_load(n + d), vf_load(acc + d)));
-    if (g) vf_store(g + d, vf_mul(hv, vf_load(u + d)));
+    if (acc) vf_store(acc + d, vf_fma(hv, v_load_scores(n, e0 + d, dt), vf_load(acc + d)));
+    if (g) v_store_scores(g, e0 + d, vf_mul(hv, vf_load(u + d)), dt);
   }
   if (d < D) {
     const int left = (int)(D - d);
-    if (acc) vf_store_n(acc + d, vf_fma(hv, vf_load_n(n + d, left), vf_load_n(acc + d, left)), left);
-    if (g) vf_store_n(g + d, vf_mul(hv, vf_load_n(u + d, left)), left);
+    if (acc)
+      vf_store_n(acc + d,
+                 vf_fma(hv, v_load_scores_n(n, e0 + d, left, dt), vf_load_n(acc + d, left)),
+                 left);
+    if (g) v_store_scores_n(g, e0 + d, vf_mul(hv, vf_load_n(u + d, left)), left, dt);
   }
 }
 
@@ -77,8 +98,9 @@ SIMD_INLINE void e_negative_grads(float h, const float *u, const float *n, float
 
 typedef struct e_row {
   const float *u;       /* user row (D) */
-  const float *neg;     /* the row's negatives (K,D) */
-  float *gneg;          /* their gradients (K,D) or NULL (may equal neg) */
+  const void *neg;      /* item_neg (B,K,D) in the call's dtype; the row starts at element e0 */
+  void *gneg;           /* grad_item_neg (B,K,D) in the dtype, or NULL (may equal neg) */
+  int64_t e0;           /* b*K*D: the row's first element in neg and gneg */
   const uint8_t *mask;  /* the row's mask bytes (K) or NULL */
   int64_t limit;        /* negatives k >= limit are masked (neg_count), else K */
   int64_t D;
@@ -96,9 +118,11 @@ typedef struct e_row {
  * chunk's canonical fp32 softplus and sigmoid sums, grad_item_neg of its negatives, and the
  * grad_user partial in r->acc. DC: D as a compile-time constant (a multiple of SIMD_W, at most
  * E_REG_D: the partial lives in registers and the loops over D unroll), or 0 for any D (the
- * partial lives in r->acc). Both compute the same bits: per element the same fmaf chain. */
+ * partial lives in r->acc). Both compute the same bits: per element the same fmaf chain.
+ * dt: the dtype of item_neg and grad_item_neg (read widened, written rounded once). */
 SIMD_INLINE void e_row_chunk_body(const e_row *r, int64_t begin, int64_t len, float *sp_out,
-                                  float *sg_out, const int64_t DC) {
+                                  float *sg_out, const int64_t DC, const int dt) {
+  const size_t esize = dt == DT_F32 ? sizeof(float) : sizeof(uint16_t);
   const int64_t D = DC ? DC : r->D;
   vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
   for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
@@ -117,7 +141,7 @@ SIMD_INLINE void e_row_chunk_body(const e_row *r, int64_t begin, int64_t len, fl
       const int64_t k = k0 + i;
       real[i] = (uint8_t)(i < nn && k < r->limit && (!r->mask || r->mask[k] != 0));
       /* Masked negatives are never read: their values cannot affect anything. */
-      dots[i] = real[i] ? e_dot(r->u, r->neg + k * D, D) : 0.0f;
+      dots[i] = real[i] ? e_dot_dt(r->u, r->neg, r->e0 + k * D, D, dt) : 0.0f;
     }
     const vf x = vf_mul(scale, vf_load(dots));
     vf sp, sg = vf_zero();
@@ -133,23 +157,22 @@ SIMD_INLINE void e_row_chunk_body(const e_row *r, int64_t begin, int64_t len, fl
     float sig[SIMD_W];
     vf_store(sig, sg);
     for (int i = 0; i < nn; ++i) {
-      const int64_t k = k0 + i;
-      float *g = r->gneg ? r->gneg + k * D : NULL;
-      if (!real[i]) {
-        if (g) e_zero_row(g, D); /* masked: exactly +0, whatever u holds */
+      const int64_t k = k0 + i, e = r->e0 + k * D; /* the negative's first element */
+      void *g = r->gneg;
+      if (!real[i]) { /* masked: exactly +0 (all bits zero in every dtype), whatever u holds */
+        if (g) memset((char *)g + (size_t)e * esize, 0, (size_t)D * esize);
         continue;
       }
       const float h = semcl_pos_neg_grad_neg(r->coef, sig[i]);
-      const float *n = r->neg + k * D;
       if (!DC) {
-        e_negative_grads(h, r->u, n, g, r->acc, D);
+        e_negative_grads(h, r->u, r->neg, g, e, r->acc, D, dt);
         continue;
       }
       const vf hv = vf_set1(h);
       /* In place (g == n): each vector of n is read before g's vector is written. */
       for (int64_t v = 0; v < DC / SIMD_W; ++v) {
-        if (r->acc) accv[v] = vf_fma(hv, vf_load(n + v * SIMD_W), accv[v]);
-        if (g) vf_store(g + v * SIMD_W, vf_mul(hv, vf_load(r->u + v * SIMD_W)));
+        if (r->acc) accv[v] = vf_fma(hv, v_load_scores(r->neg, e + v * SIMD_W, dt), accv[v]);
+        if (g) v_store_scores(g, e + v * SIMD_W, vf_mul(hv, vf_load(r->u + v * SIMD_W)), dt);
       }
     }
   }
@@ -159,27 +182,32 @@ SIMD_INLINE void e_row_chunk_body(const e_row *r, int64_t begin, int64_t len, fl
   *sg_out = r->bwd ? vf_fold(acc_sg, LANE_VECTORS) : 0.0f;
 }
 
-static void e_row_chunk_any(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
-  e_row_chunk_body(r, begin, len, sp, sg, 0);
-}
-static void e_row_chunk_32(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
-  e_row_chunk_body(r, begin, len, sp, sg, 32);
-}
-static void e_row_chunk_64(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
-  e_row_chunk_body(r, begin, len, sp, sg, 64);
-}
-static void e_row_chunk_128(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
-  e_row_chunk_body(r, begin, len, sp, sg, 128);
-}
+typedef void (*e_row_chunk_fn)(const e_row *r, int64_t begin, int64_t len, float *sp,
+                               float *sg);
 
-/* The chunk function for the row's D (specialised for the common embedding sizes). */
-static void e_row_chunk(const e_row *r, int64_t begin, int64_t len, float *sp, float *sg) {
-  switch (r->D) {
-    case 32: e_row_chunk_32(r, begin, len, sp, sg); return;
-    case 64: e_row_chunk_64(r, begin, len, sp, sg); return;
-    case 128: e_row_chunk_128(r, begin, len, sp, sg); return;
-    default: e_row_chunk_any(r, begin, len, sp, sg); return;
+#define E_ROW_CHUNK(dc, dt)                                                                  \
+  static void e_row_chunk_##dc##_##dt(const e_row *r, int64_t begin, int64_t len, float *sp, \
+                                      float *sg) {                                           \
+    e_row_chunk_body(r, begin, len, sp, sg, dc, dt);                                         \
   }
+#define E_ROW_CHUNK_DT(dt) \
+  E_ROW_CHUNK(0, dt) E_ROW_CHUNK(32, dt) E_ROW_CHUNK(64, dt) E_ROW_CHUNK(128, dt)
+E_ROW_CHUNK_DT(0)
+E_ROW_CHUNK_DT(1)
+E_ROW_CHUNK_DT(2)
+
+/* [dtype][0: any D, 1: D = 32, 2: D = 64, 3: D = 128] (specialised for the common sizes) */
+static const e_row_chunk_fn e_row_chunk_table[3][4] = {
+    {e_row_chunk_0_0, e_row_chunk_32_0, e_row_chunk_64_0, e_row_chunk_128_0},
+    {e_row_chunk_0_1, e_row_chunk_32_1, e_row_chunk_64_1, e_row_chunk_128_1},
+    {e_row_chunk_0_2, e_row_chunk_32_2, e_row_chunk_64_2, e_row_chunk_128_2},
+};
+
+/* The chunk function for the row's D and the call's dtype. */
+static void e_row_chunk(const e_row *r, semcl_dtype_t dtype, int64_t begin, int64_t len,
+                        float *sp, float *sg) {
+  const int d = r->D == 32 ? 1 : r->D == 64 ? 2 : r->D == 128 ? 3 : 0;
+  e_row_chunk_table[dtype][d](r, begin, len, sp, sg);
 }
 
 /* Row b's constants as its chunks see them (everything but acc). */
@@ -188,8 +216,9 @@ static void e_row_of(const semcl_embed_call *c, int64_t b, float pos, double g, 
   const semcl_embed_problem *p = c->p;
   const int64_t D = p->D, K = p->K;
   r->u = (const float *)p->user + b * D;
-  r->neg = (const float *)p->item_neg + b * K * D;
-  r->gneg = p->grad_item_neg ? (float *)p->grad_item_neg + b * K * D : NULL;
+  r->neg = p->item_neg;
+  r->gneg = p->grad_item_neg;
+  r->e0 = b * K * D;
   r->mask = p->neg_mask ? p->neg_mask + b * K : NULL;
   r->limit = K;
   if (p->neg_count) {
@@ -280,7 +309,7 @@ static void e_per_row_row(const semcl_embed_call *c, int64_t b, void *scratch, d
   for (int64_t ch = 0, begin = 0; begin < K; ++ch, begin += SEMCL_CHUNK) {
     const int64_t len = K - begin < SEMCL_CHUNK ? K - begin : SEMCL_CHUNK;
     float sp, sg;
-    e_row_chunk(&r, begin, len, &sp, &sg);
+    e_row_chunk(&r, p->dtype, begin, len, &sp, &sg);
     semcl_tree_stream_push(&chunks, (double)sp, (double)sg);
     if (r.acc) e_add_partial(neg_total, acc, ch, D);
   }
@@ -329,7 +358,7 @@ static void KERNEL(embed_per_row_chunks)(const semcl_embed_call *c, int64_t b, i
     const int64_t begin = ch * SEMCL_CHUNK;
     const int64_t len = K - begin < SEMCL_CHUNK ? K - begin : SEMCL_CHUNK;
     r.acc = p->grad_user ? slot + 2 : NULL;
-    e_row_chunk(&r, begin, len, &slot[0], &slot[1]);
+    e_row_chunk(&r, p->dtype, begin, len, &slot[0], &slot[1]);
   }
 }
 

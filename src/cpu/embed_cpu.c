@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../semcl_embed_stage.h"
 #include "cpu_kernels.h"
 #include "embed_kernels.h"
 #include "thread_pool.h"
@@ -77,11 +78,18 @@ static layout make_layout(const plan *pl, int64_t B, int64_t D) {
   return l;
 }
 
-size_t semcl_cpu_embed_workspace(int kind, int64_t B, int64_t K, int64_t D, int threads) {
+/* The fp32 machinery's workspace (the staging area, if any, follows it). */
+static size_t fp32_workspace(int kind, int64_t B, int64_t K, int64_t D, int threads) {
   if (kind == SEMCL_EMBED_KIND_SHARED) return semcl_cpu_shared_workspace(B, K, threads);
   if (kind == SEMCL_EMBED_KIND_POSITIVE_ONLY) K = 1;
   const plan pl = make_plan(B, K, D, threads);
   return make_layout(&pl, B, D).total;
+}
+
+size_t semcl_cpu_embed_workspace(int kind, int64_t B, int64_t K, int64_t D, int threads,
+                                 int staged) {
+  return semcl_round16(fp32_workspace(kind, B, K, D, threads)) +
+         semcl_embed_stage_layout(kind, B, K, D, staged).bytes;
 }
 
 void semcl_embed_count_rows(const semcl_embed_problem *p, int64_t first, int64_t n,
@@ -204,10 +212,74 @@ static void run_rows(semcl_context *ctx, const semcl_embed_problem *p, int threa
                           p->loss_ctr, p->loss_aux);
 }
 
-void semcl_cpu_embed_run(semcl_context *ctx, const semcl_embed_problem *p, int threads,
-                         void *workspace) {
+static void run_fp32(semcl_context *ctx, const semcl_embed_problem *p, int threads,
+                     void *workspace) {
   if (p->kind == SEMCL_EMBED_KIND_SHARED)
     semcl_cpu_shared_run(ctx, p, threads, workspace);
   else
     run_rows(ctx, p, threads, workspace);
+}
+
+/* ---- 16-bit embeddings: fp32 copies (semcl_embed_stage.h) ------------------------------- */
+
+#define CONVERT_BLOCK ((int64_t)1 << 16) /* elements per conversion task */
+
+typedef struct convert_job {
+  const semcl_embed_copy *copies;
+  int count;
+  int64_t blocks[4]; /* tasks per copy */
+  semcl_dtype_t dtype;
+  int widen; /* 1: 16-bit -> fp32, 0: fp32 -> 16-bit */
+} convert_job;
+
+static void convert_task(void *arg, int64_t t) {
+  const convert_job *j = (const convert_job *)arg;
+  int c = 0;
+  while (t >= j->blocks[c]) t -= j->blocks[c++];
+  const semcl_embed_copy *cp = &j->copies[c];
+  const int64_t first = t * CONVERT_BLOCK;
+  const int64_t n = cp->count - first < CONVERT_BLOCK ? cp->count - first : CONVERT_BLOCK;
+  const int bf16 = j->dtype == SEMCL_DTYPE_BFLOAT16;
+  if (j->widen) {
+    const uint16_t *in = (const uint16_t *)cp->from + first;
+    float *out = (float *)cp->to + first;
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = bf16 ? semcl_bf16_to_f32(in[i]) : semcl_f16_to_f32(in[i]);
+  } else {
+    const float *in = (const float *)cp->from + first;
+    uint16_t *out = (uint16_t *)cp->to + first;
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = bf16 ? semcl_f32_to_bf16(in[i]) : semcl_f32_to_f16(in[i]);
+  }
+}
+
+static void convert(semcl_context *ctx, int threads, const semcl_embed_copy *copies, int count,
+                    semcl_dtype_t dtype, int widen) {
+  convert_job j;
+  j.copies = copies;
+  j.count = count;
+  j.dtype = dtype;
+  j.widen = widen;
+  int64_t tasks = 0;
+  for (int c = 0; c < count; ++c) {
+    j.blocks[c] = (copies[c].count + CONVERT_BLOCK - 1) / CONVERT_BLOCK;
+    tasks += j.blocks[c];
+  }
+  semcl_pool_run(&ctx->pool, tasks > 1 ? threads : 1, tasks, convert_task, &j);
+}
+
+void semcl_cpu_embed_run(semcl_context *ctx, const semcl_embed_problem *p, int threads,
+                         void *workspace) {
+  if (!semcl_embed_staged(p->dtype)) {
+    run_fp32(ctx, p, threads, workspace);
+    return;
+  }
+  const size_t fp32_bytes = semcl_round16(fp32_workspace(p->kind, p->B, p->K, p->D, threads));
+  const semcl_embed_stage l = semcl_embed_stage_layout(p->kind, p->B, p->K, p->D, 1);
+  semcl_embed_problem q;
+  semcl_embed_staged_problem(p, (char *)workspace + fp32_bytes, &l, &q);
+  semcl_embed_copy copies[4];
+  convert(ctx, threads, copies, semcl_embed_widen_list(p, &q, copies), p->dtype, 1);
+  run_fp32(ctx, &q, threads, workspace);
+  convert(ctx, threads, copies, semcl_embed_narrow_list(p, &q, copies), p->dtype, 0);
 }

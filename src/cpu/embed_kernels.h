@@ -97,7 +97,9 @@ extern const semcl_cpu_embed_kernels semcl_cpu_embed_kernels_avx512;
 const semcl_cpu_embed_kernels *semcl_cpu_embed_kernels_for(semcl_cpu_isa_t isa);
 
 /* Drivers (cannot fail once the workspace is there). */
-size_t semcl_cpu_embed_workspace(int kind, int64_t B, int64_t K, int64_t D, int threads);
+/* staged: the call's embeddings are 16-bit (semcl_embed_stage.h): room for the fp32 copies. */
+size_t semcl_cpu_embed_workspace(int kind, int64_t B, int64_t K, int64_t D, int threads,
+                                 int staged);
 void semcl_cpu_embed_run(semcl_context *ctx, const semcl_embed_problem *p, int threads,
                          void *workspace);
 size_t semcl_cpu_shared_workspace(int64_t B, int64_t N, int threads);

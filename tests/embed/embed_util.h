@@ -79,6 +79,47 @@ struct EmbedResult {
   std::vector<float> loss, loss_ctr, loss_aux, grad_user, grad_raw, grad_pos, grad_neg;
 };
 
+// The arrays of one call (in the context's memory space; embeddings and their gradients in
+// the call's dtype, NULL where absent).
+struct EmbedArrays {
+  const void *user, *raw, *pos, *neg;
+  const float *y, *upstream, *weight, *pos_weight;
+  const uint8_t *mask;
+  const int32_t *count;
+  const int64_t *pos_index;
+  float *loss, *loss_ctr, *loss_aux;
+  void *grad_user, *grad_raw, *grad_pos, *grad_neg;
+};
+
+// The public call of p's kind on those arrays, with p's scalars and options and dtype dt.
+inline semcl_status_t CallEmbed(semcl_context *ctx, const EmbedProblem &p, semcl_dtype_t dt,
+                                const EmbedArrays &a) {
+  semcl_options opt = SEMCL_OPTIONS_INIT;
+  opt.dtype = dt;
+  opt.neg_mask = a.mask;
+  opt.neg_count = a.count;
+  opt.weight = a.weight;
+  opt.pos_weight = a.pos_weight;
+  opt.pos_weight_count = (int64_t)p.pos_weight.size();
+  semcl_embed_options eopt = SEMCL_EMBED_OPTIONS_INIT;
+  eopt.score_scale = p.scale;
+  eopt.pos_index = a.pos_index;
+  eopt.gemm_math = p.gemm_math;
+  if (p.kind == kPerRow)
+    return semcl_pos_neg_embed(ctx, p.B, p.K, p.D, a.user, a.raw, a.pos, a.neg, a.y, p.lambda,
+                               p.reduction, &opt, &eopt, p.grad_scale, a.upstream, a.loss,
+                               a.loss_ctr, a.loss_aux, a.grad_user, a.grad_raw, a.grad_pos,
+                               a.grad_neg);
+  if (p.kind == kShared)
+    return semcl_pos_neg_shared_embed(ctx, p.B, p.K, p.D, a.user, a.raw, a.pos, a.neg, a.y,
+                                      p.lambda, p.reduction, &opt, &eopt, p.grad_scale,
+                                      a.upstream, a.loss, a.loss_ctr, a.loss_aux, a.grad_user,
+                                      a.grad_raw, a.grad_pos, a.grad_neg);
+  return semcl_positive_only_embed(ctx, p.B, p.D, a.user, a.raw, a.pos, a.y, p.lambda,
+                                   p.reduction, &opt, &eopt, p.grad_scale, a.upstream, a.loss,
+                                   a.loss_ctr, a.loss_aux, a.grad_user, a.grad_raw, a.grad_pos);
+}
+
 // One call of the library on ctx's backend with the gradients in `grads` (outputs start as
 // poison). in_place: grad_item_neg is written over a copy of item_neg (per-row only).
 inline EmbedResult RunEmbed(semcl_context *ctx, const EmbedProblem &p, int grads = kAllGrads,
@@ -102,31 +143,10 @@ inline EmbedResult RunEmbed(semcl_context *ctx, const EmbedProblem &p, int grads
                   ? Buffer(ctx, (size_t)(p.NegRows() * p.D), poison)
                   : Buffer();
   float *gn_ptr = in_place && (grads & kGradNeg) ? neg.get() : gn.get();
-  semcl_options opt = SEMCL_OPTIONS_INIT;
-  opt.neg_mask = mask.get();
-  opt.neg_count = count.get();
-  opt.weight = weight.get();
-  opt.pos_weight = pos_weight.get();
-  opt.pos_weight_count = (int64_t)p.pos_weight.size();
-  semcl_embed_options eopt = SEMCL_EMBED_OPTIONS_INIT;
-  eopt.score_scale = p.scale;
-  eopt.pos_index = pos_index.get();
-  eopt.gemm_math = p.gemm_math;
-  if (p.kind == kPerRow)
-    r.status = semcl_pos_neg_embed(ctx, p.B, p.K, p.D, user.get(), raw.get(), pos.get(),
-                                   neg.get(), y.get(), p.lambda, p.reduction, &opt, &eopt,
-                                   p.grad_scale, up.get(), loss.get(), ctr.get(), aux.get(),
-                                   gu.get(), gr.get(), gp.get(), gn_ptr);
-  else if (p.kind == kShared)
-    r.status = semcl_pos_neg_shared_embed(ctx, p.B, p.K, p.D, user.get(), raw.get(), pos.get(),
-                                          neg.get(), y.get(), p.lambda, p.reduction, &opt, &eopt,
-                                          p.grad_scale, up.get(), loss.get(), ctr.get(),
-                                          aux.get(), gu.get(), gr.get(), gp.get(), gn_ptr);
-  else
-    r.status = semcl_positive_only_embed(ctx, p.B, p.D, user.get(), raw.get(), pos.get(),
-                                         y.get(), p.lambda, p.reduction, &opt, &eopt,
-                                         p.grad_scale, up.get(), loss.get(), ctr.get(),
-                                         aux.get(), gu.get(), gr.get(), gp.get());
+  r.status = CallEmbed(ctx, p, SEMCL_DTYPE_FLOAT32,
+                       {user.get(), raw.get(), pos.get(), neg.get(), y.get(), up.get(),
+                        weight.get(), pos_weight.get(), mask.get(), count.get(), pos_index.get(),
+                        loss.get(), ctr.get(), aux.get(), gu.get(), gr.get(), gp.get(), gn_ptr});
   r.error = semcl_last_error(ctx);
   r.loss = loss.download();
   r.loss_ctr = ctr.download();

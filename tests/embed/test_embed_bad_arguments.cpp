@@ -193,7 +193,6 @@ TEST_P(EmbedBadArguments, ScalarsEnumsAndOptions) {
     Expect(kind, SEMCL_STATUS_NON_FINITE_SCALAR, "grad_scale", [](Call &c) { c.grad_scale = NAN; });
     Expect(kind, SEMCL_STATUS_INVALID_ENUM, "reduction", [](Call &c) { c.reduction = 9; });
     Expect(kind, SEMCL_STATUS_INVALID_ENUM, "gemm_math", [](Call &c) { semcl_test_set_raw_gemm_math(&c.eopt, 5); });
-    Expect(kind, SEMCL_STATUS_INVALID_VALUE, "SEMCL_DTYPE_FLOAT32 only", [](Call &c) { c.opt.dtype = SEMCL_DTYPE_BFLOAT16; });
     Expect(kind, SEMCL_STATUS_INVALID_ENUM, "dtype", [](Call &c) { semcl_test_set_raw_dtype(&c.opt, 7); });
     Expect(kind, SEMCL_STATUS_INVALID_VALUE, "embed_options->struct_size", [](Call &c) { c.eopt.struct_size = 8; });
     Expect(kind, SEMCL_STATUS_INVALID_VALUE, "options->struct_size", [](Call &c) { c.opt.struct_size = 3; });
@@ -211,18 +210,29 @@ TEST_P(EmbedBadArguments, ScalarsEnumsAndOptions) {
 
 TEST_P(EmbedBadArguments, WorkspaceQuery) {
   size_t bytes = 7;
-  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_PER_ROW, 4, 5, 0, &bytes),
+  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_PER_ROW, 4, 5, 0, SEMCL_DTYPE_FLOAT32, &bytes),
             SEMCL_STATUS_INVALID_SIZE);
-  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_PER_ROW, 1 << 20, 1 << 20, 1 << 30, &bytes),
+  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_PER_ROW, 1 << 20, 1 << 20, 1 << 30, SEMCL_DTYPE_FLOAT32, &bytes),
             SEMCL_STATUS_SIZE_OVERFLOW);
-  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, (semcl_embed_kind_t)3, 4, 5, 6, &bytes),
+  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, (semcl_embed_kind_t)3, 4, 5, 6, SEMCL_DTYPE_FLOAT32, &bytes),
             SEMCL_STATUS_INVALID_ENUM);
-  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_SHARED, 4, 5, 6, nullptr),
+  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_SHARED, 4, 5, 6, SEMCL_DTYPE_FLOAT32, nullptr),
             SEMCL_STATUS_NULL_POINTER);
+  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_SHARED, 4, 5, 6,
+                                           semcl_test_raw_dtype(5), &bytes),
+            SEMCL_STATUS_INVALID_ENUM);
+  EXPECT_NE(std::string(semcl_last_error(ctx_)).find("dtype = 5"), std::string::npos)
+      << semcl_last_error(ctx_);
   EXPECT_EQ(bytes, 7u);
-  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_SHARED, 4, 5, 6, &bytes),
+  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_SHARED, 4, 5, 6, SEMCL_DTYPE_FLOAT32, &bytes),
             SEMCL_STATUS_SUCCESS);
   EXPECT_GT(bytes, 0u);
+  // 16-bit embeddings need room for their fp32 copies (6*B*D + 2*N*D floats at least).
+  size_t bytes16 = 0;
+  EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_SHARED, 4, 5, 6, SEMCL_DTYPE_BFLOAT16,
+                                           &bytes16),
+            SEMCL_STATUS_SUCCESS);
+  EXPECT_GE(bytes16, bytes + (6 * 4 * 6 + 2 * 5 * 6) * sizeof(float));
 }
 
 SEMCL_INSTANTIATE_ON_ALL_BACKENDS(EmbedBadArguments);

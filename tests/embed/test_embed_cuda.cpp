@@ -2,6 +2,8 @@
 //  - per-row negatives and loss 1 bit for bit (both follow the orders of src/semcl_embed.h;
 //    NaN compares equal to NaN), over shapes that take every kernel variant (D from 1 to beyond
 //    the register path, rows of several chunks) and every option;
+//  - bf16/fp16 embeddings the same way (per-row and loss 1 bit for bit, their 16-bit gradients
+//    included);
 //  - the shared pool within the GEMM bound of docs/embeddings.md (cuBLAS vs the CPU's GEMM:
 //    both are within the bound of the exact value, so they differ by at most twice it);
 //  - the CUDA contract: pointers in the wrong memory space refused with nothing written, no host
@@ -22,6 +24,7 @@
 #include <cuda_runtime.h>
 #endif
 
+#include "embed16_util.h"
 #include "embed_util.h"
 
 namespace {
@@ -100,6 +103,36 @@ TEST_F(EmbedCuda, PerRowAndLossOneBitwiseEqualToTheCpu) {
         ExpectSameBits("grad_item_raw", g.grad_raw, c.grad_raw);
         ExpectSameBits("grad_item_pos", g.grad_pos, c.grad_pos);
         ExpectSameBits("grad_item_neg", g.grad_neg, c.grad_neg);
+      }
+}
+
+TEST_F(EmbedCuda, SixteenBitPerRowAndLossOneBitwiseEqualToTheCpu) {
+  std::mt19937_64 rng(503);
+  struct Shape {
+    int kind;
+    int64_t B, K, D;
+  };
+  const Shape shapes[] = {{kPerRow, 37, 45, 1}, {kPerRow, 20, 130, 64}, {kPerRow, 6, 2500, 100},
+                          {kPerRow, 5, 40, 300}, {kPositiveOnly, 500, 1, 64}};
+  for (semcl_dtype_t dt : {SEMCL_DTYPE_BFLOAT16, SEMCL_DTYPE_FLOAT16})
+    for (const Shape &s : shapes)
+      for (bool in_place : {false, true}) {
+        SCOPED_TRACE(std::string(DtypeName(dt)) + " " + KindName(s.kind) + " K " +
+                     std::to_string(s.K) + " D " + std::to_string(s.D) +
+                     (in_place ? " in place" : ""));
+        EmbedProblem p = RandomEmbed(rng, s.kind, s.B, s.K, s.D);
+        p.reduction = in_place ? SEMCL_REDUCTION_SUM : SEMCL_REDUCTION_MEAN;
+        const bool inplace = in_place && s.kind == kPerRow;
+        const Result16 g = Run16(cuda_, p, dt, kAllGrads, inplace);
+        const Result16 c = Run16(cpu_, p, dt, kAllGrads, inplace);
+        ASSERT_EQ(g.status, SEMCL_STATUS_SUCCESS) << g.error;
+        ASSERT_EQ(c.status, SEMCL_STATUS_SUCCESS) << c.error;
+        ExpectSameBits("loss", g.loss, c.loss);
+        ExpectSameBits("loss_aux", g.loss_aux, c.loss_aux);
+        ExpectSame16("grad_user", g.grad_user, c.grad_user);
+        ExpectSame16("grad_item_raw", g.grad_raw, c.grad_raw);
+        ExpectSame16("grad_item_pos", g.grad_pos, c.grad_pos);
+        ExpectSame16("grad_item_neg", g.grad_neg, c.grad_neg);
       }
 }
 

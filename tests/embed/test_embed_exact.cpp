@@ -243,8 +243,13 @@ TEST_P(EmbedExact, MaskedNegativesAreInvisible) {
     std::vector<float> kept, tail;
     for (int64_t bb = 0; bb < B; ++bb)
       for (int64_t k = 0; k < K; ++k)
-        for (int64_t d = 0; d < D; ++d)
-          (k < c ? kept : tail).push_back(a.grad_neg[(size_t)((bb * K + k) * D + d)]);
+        for (int64_t d = 0; d < D; ++d) {
+          const float g = a.grad_neg[(size_t)((bb * K + k) * D + d)];
+          if (k < c)
+            kept.push_back(g);
+          else
+            tail.push_back(g);
+        }
     EXPECT_BITWISE(kept, b.grad_neg);
     EXPECT_BITWISE(tail, std::vector<float>(tail.size(), 0.0f));
   }
@@ -282,7 +287,7 @@ TEST_P(EmbedExact, ExactlyTheQueriedWorkspaceSuffices) {
       p.mask.assign(ref_kinds[i] == kPositiveOnly ? 0 : (size_t)(p.B * p.K), 1);
       const EmbedResult own = RunEmbed(ctx_, p);
       size_t bytes = 0;
-      ASSERT_EQ(semcl_get_embed_workspace_size(ctx_, kinds[i], p.B, p.K, p.D, &bytes),
+      ASSERT_EQ(semcl_get_embed_workspace_size(ctx_, kinds[i], p.B, p.K, p.D, SEMCL_DTYPE_FLOAT32, &bytes),
                 SEMCL_STATUS_SUCCESS)
           << semcl_last_error(ctx_);
       ASSERT_GT(bytes, 16u);

@@ -1,10 +1,10 @@
 # tests/embed — the embedding calls (issue 8): accuracy against the fp64 reference with the
 # documented bounds, finite differences of the reference, exact relations (bitwise), argument
-# errors, and CPU-vs-CUDA parity. Included by tests/CMakeLists.txt.
+# errors, bf16/fp16 embeddings, and CPU-vs-CUDA parity. Included by tests/CMakeLists.txt.
 target_sources(semcl_test_support PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../support/reference_embed.c)
 set(_semcl_embed ${CMAKE_CURRENT_LIST_DIR})
 foreach(_semcl_t IN ITEMS test_embed_accuracy test_embed_fd test_embed_exact
-                          test_embed_bad_arguments)
+                          test_embed_bad_arguments test_embed_dtypes)
   semcl_add_test(${_semcl_t} ${_semcl_embed}/${_semcl_t}.cpp)
   target_include_directories(${_semcl_t} PRIVATE ${_semcl_embed})
 endforeach()
@@ -12,6 +12,7 @@ endforeach()
 # compares the levels with each other in one process), and the accuracy suite once more with
 # semcl's builtin GEMM instead of the BLAS (when one is built).
 semcl_add_isa_runs(test_embed_exact)
+semcl_add_isa_runs(test_embed_dtypes)
 if(SEMCL_HAVE_BLAS)
   gtest_discover_tests(test_embed_accuracy DISCOVERY_TIMEOUT 60 TEST_PREFIX "gemm_builtin:"
                        TEST_FILTER "*CPU*:-*CUDA*"

@@ -236,6 +236,72 @@ def test_label_column_shape_and_modules_of_the_two_shapes_train():
     assert all(x > y for x, y in zip(losses, losses[1:])), losses
 
 
+def _emb_names(kind):
+    return ["user", "item_raw", "item_pos"] + ([] if kind == "positive" else ["item_neg"])
+
+
+@pytest.mark.parametrize("kind", ["rows", "shared", "positive"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_16bit_embeddings_are_the_float32_call_on_the_widened_embeddings(kind, dtype,
+                                                                           reduction):
+    """Losses bitwise those of the float32 call on the embeddings widened to float32, and the
+    gradients (in the embeddings' dtype) those of the float32 call rounded once; float16 'mean'
+    keeps its gradients B times larger until backward (the scores' rule), which rounds twice:
+    within two float16 units there."""
+    c = _case(kind, 14 + zlib.crc32(str((kind, dtype, reduction)).encode()) % 1000)
+    opts = _options(kind, torch.Generator().manual_seed(15))
+    names = _emb_names(kind)
+    results = []
+    for d in (dtype, torch.float32):
+        cd = dict(c)
+        for k in names:  # float32 copies of the 16-bit values: the same numbers, widened
+            cd[k] = c[k].to(dtype).to(d).requires_grad_()
+        out = _ours(kind, cd, LAM, reduction, opts)
+        up = torch.ones(B) if reduction == "none" else torch.tensor(1.0)
+        out.loss.backward(up)
+        results.append((out, [cd[k].grad for k in names]))
+    (o16, g16), (o32, g32) = results
+    for a, b in zip(o16, o32):
+        assert a.dtype == torch.float32 and torch.equal(a, b)
+    for name, a, b in zip(names, g16, g32):
+        assert a.dtype == dtype, name
+        if dtype == torch.float16 and reduction == "mean":
+            torch.testing.assert_close(a.float(), b, rtol=2 ** -10, atol=2 ** -24, msg=name)
+        else:
+            assert torch.equal(a, b.to(dtype)), name
+
+
+def test_mixed_embedding_dtypes_promote_and_float16_mean_keeps_its_small_gradients():
+    """bfloat16 users with float32 items compute in float32 (the promotion of the scores), each
+    gradient in its embedding's dtype; float16 'mean' gradients of O(1/(B K)) survive a loss
+    scale (GradScaler) as well as float32 ones rounded to float16 do."""
+    c = _case("rows", 16)
+    u = c["user"].to(torch.bfloat16).requires_grad_()
+    rest = [c[k].clone().requires_grad_() for k in ("item_raw", "item_pos", "item_neg")]
+    out = st.pos_neg_loss_from_embeddings(u, *rest, c["y"])
+    ref = st.pos_neg_loss_from_embeddings(u.detach().float(), *[t.detach() for t in rest],
+                                          c["y"])
+    assert torch.equal(out.loss, ref.loss)
+    out.loss.backward()
+    assert u.grad.dtype == torch.bfloat16 and all(t.grad.dtype == torch.float32 for t in rest)
+
+    gen = torch.Generator().manual_seed(17)
+    b, k, d = 256, 256, 16
+    emb = [torch.randn(*s, generator=gen) * 0.5 for s in ((b, d), (b, d), (b, d), (b, k, d))]
+    y = (torch.rand(b, generator=gen) < 0.5).float()
+    loss_scale = 1024.0
+    grads = []
+    for dt in (torch.float16, torch.float32):
+        e = [t.to(torch.float16).to(dt).requires_grad_() for t in emb]
+        (st.pos_neg_loss_from_embeddings(*e, y).loss * loss_scale).backward()
+        grads.append(e[3].grad)
+    # |grad_item_neg| ~ loss_scale * 0.5 / (b k) ~ 0.008 is kept as b * dL/dn ~ 2e-3 between
+    # forward and backward; stored as dL/dn ~ 8e-6 it would be a float16 subnormal (steps of
+    # 6e-8: errors near 1e-2 relative, far above this tolerance).
+    torch.testing.assert_close(grads[0].float(), grads[1], rtol=2 ** -9, atol=2 ** -20)
+
+
 needs_custom_op = pytest.mark.skipif(
     st.IMPLEMENTATION != "torch.library custom op",
     reason="PyTorch 2 custom ops only (semcl.torch uses %s here)" % st.IMPLEMENTATION)
@@ -246,7 +312,7 @@ def test_custom_op_opcheck_and_compiled_training_step():
     from semcl import _embed_custom_ops as ops
     c = _case("rows", 12)
     args = (1, c["user"].requires_grad_(), c["item_raw"], c["item_pos"], c["item_neg"], c["y"],
-            None, None, None, None, None, None, LAM, 1.0, "mean", True, False, False, False)
+            None, None, None, None, None, None, LAM, 1.0, "mean", True, False, False, False, 1.0)
     torch.library.opcheck(ops.embed_op, args)
 
     def forward(u, r, p, n, y):

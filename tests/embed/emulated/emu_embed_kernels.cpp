@@ -5,3 +5,4 @@
 #include "embed_reduce_cuda.cu"
 #include "embed_rows_cuda.cu"
 #include "embed_shared_cuda.cu"
+#include "embed_stage_cuda.cu"

@@ -19,6 +19,7 @@
 
 #include "embed_cublas.h"
 #include "embed_cuda.h"
+#include "embed16_util.h"
 #include "embed_util.h"
 #include "semcl_emu.h"
 
@@ -79,6 +80,42 @@ struct Guarded {
   }
 };
 
+// The problem as the API would hand it to the backend after validation: e's sizes, scalars
+// and host-side options (masks, counts, pos_index from e itself), the arrays of `a`.
+semcl_embed_problem ProblemOf(const EmbedProblem &e, semcl_dtype_t dt, const EmbedArrays &a) {
+  semcl_embed_problem p;
+  std::memset(&p, 0, sizeof p);
+  p.kind = e.kind;
+  p.B = e.B;
+  p.K = e.K;
+  p.D = e.D;
+  p.dtype = dt;
+  p.user = a.user;
+  p.item_raw = a.raw;
+  p.item_pos = a.pos;
+  p.item_neg = a.neg;
+  p.y = a.y;
+  p.neg_mask = e.mask.empty() ? nullptr : e.mask.data();
+  p.neg_count = e.count.empty() ? nullptr : e.count.data();
+  p.pos_index = e.pos_index.empty() ? nullptr : e.pos_index.data();
+  p.weight = a.weight;
+  p.pos_weight = a.pos_weight;
+  p.pos_weight_count = (int64_t)e.pos_weight.size();
+  p.score_scale = e.scale;
+  p.lambda = e.lambda;
+  p.reduction = e.reduction;
+  p.grad_scale = e.grad_scale;
+  p.grad_upstream = a.upstream;
+  p.loss = a.loss;
+  p.loss_ctr = a.loss_ctr;
+  p.loss_aux = a.loss_aux;
+  p.grad_user = a.grad_user;
+  p.grad_item_raw = a.grad_raw;
+  p.grad_item_pos = a.grad_pos;
+  p.grad_item_neg = a.grad_neg;
+  return p;
+}
+
 // The problem through the emulated launcher, as the API would hand it over after validation.
 EmbedResult RunEmulated(const EmbedProblem &e, int grads, bool in_place, unsigned grid_cap,
                         uint64_t seed) {
@@ -90,37 +127,12 @@ EmbedResult RunEmulated(const EmbedProblem &e, int grads, bool in_place, unsigne
   Guarded gu(grads & kGradUser ? rows : 0), gr(grads & kGradRaw ? rows : 0);
   Guarded gp(grads & kGradPos ? rows : 0);
   Guarded gn(e.kind != kPositiveOnly && (grads & kGradNeg) && !in_place ? negs : 0);
-  semcl_embed_problem p;
-  std::memset(&p, 0, sizeof p);
-  p.kind = e.kind;
-  p.B = e.B;
-  p.K = e.K;
-  p.D = e.D;
-  p.dtype = SEMCL_DTYPE_FLOAT32;
-  p.user = user.get();
-  p.item_raw = raw.get();
-  p.item_pos = pos.get();
-  p.item_neg = neg.get();
-  p.y = y.get();
-  p.neg_mask = e.mask.empty() ? nullptr : e.mask.data();
-  p.neg_count = e.count.empty() ? nullptr : e.count.data();
-  p.pos_index = e.pos_index.empty() ? nullptr : e.pos_index.data();
-  p.weight = weight.get();
-  p.pos_weight = pos_weight.get();
-  p.pos_weight_count = (int64_t)e.pos_weight.size();
-  p.score_scale = e.scale;
-  p.lambda = e.lambda;
-  p.reduction = e.reduction;
-  p.grad_scale = e.grad_scale;
-  p.grad_upstream = up.get();
-  p.loss = loss.get();
-  p.loss_ctr = ctr.get();
-  p.loss_aux = aux.get();
-  p.grad_user = gu.get();
-  p.grad_item_raw = gr.get();
-  p.grad_item_pos = gp.get();
-  p.grad_item_neg = in_place && (grads & kGradNeg) ? neg.get() : gn.get();
-  const size_t ws_bytes = semcl_cuda_embed_workspace(e.kind, e.B, e.K, e.D);
+  const semcl_embed_problem p = ProblemOf(
+      e, SEMCL_DTYPE_FLOAT32,
+      {user.get(), raw.get(), pos.get(), neg.get(), y.get(), up.get(), weight.get(),
+       pos_weight.get(), nullptr, nullptr, nullptr, loss.get(), ctr.get(), aux.get(), gu.get(),
+       gr.get(), gp.get(), in_place && (grads & kGradNeg) ? neg.get() : gn.get()});
+  const size_t ws_bytes = semcl_cuda_embed_workspace(e.kind, e.B, e.K, e.D, 0);
   std::vector<double> ws(ws_bytes / sizeof(double) + 2, 1.2345e300);  // garbage, 16-aligned
   semcl_emu_reset(seed, grid_cap);
   const long blocks = semcl_emu_blocks_run();
@@ -137,6 +149,64 @@ EmbedResult RunEmulated(const EmbedProblem &e, int grads, bool in_place, unsigne
   r.grad_neg = in_place && (grads & kGradNeg) ? neg.body() : gn.body();
   for (const Guarded *g : {&loss, &ctr, &aux, &gu, &gr, &gp, &gn, &neg})
     EXPECT_TRUE(g->intact()) << "an output was written past its end";
+  return r;
+}
+
+// A 16-bit array with kGuard poison values (kPoison16) after its n elements.
+struct Guarded16 {
+  std::vector<uint16_t> v;
+  size_t n = 0;
+  Guarded16(const std::vector<uint16_t> &data) : v(data), n(data.size()) {
+    v.resize(n + kGuard, kPoison16);
+  }
+  uint16_t *get() { return n ? v.data() : nullptr; }
+  std::vector<uint16_t> body() const { return std::vector<uint16_t>(v.begin(), v.begin() + n); }
+  bool intact() const {
+    for (size_t i = n; i < v.size(); ++i)
+      if (v[i] != kPoison16) return false;
+    return true;
+  }
+};
+
+// The 16-bit call (embeddings rounded to dt, gradients in the dtype) through the emulated
+// launcher: the staging in fp32 and the per-row kernel's 16-bit loads and stores.
+Result16 RunEmulated16(const EmbedProblem &e, semcl_dtype_t dt, int grads, bool in_place,
+                       unsigned grid_cap, uint64_t seed) {
+  const size_t nl = e.LossCount(), rows = (size_t)(e.B * e.D);
+  const size_t negs = (size_t)(e.NegRows() * e.D);
+  Guarded16 user(To16(dt, e.user)), raw(To16(dt, e.raw)), pos(To16(dt, e.pos));
+  Guarded16 neg(To16(dt, e.neg));
+  Guarded y(e.y), up(e.upstream), weight(e.weight), pos_weight(e.pos_weight);
+  Guarded loss(nl), ctr(nl), aux(nl);
+  auto poisoned = [](bool wanted, size_t n) {
+    return Guarded16(std::vector<uint16_t>(wanted ? n : 0, kPoison16));
+  };
+  Guarded16 gu = poisoned(grads & kGradUser, rows), gr = poisoned(grads & kGradRaw, rows);
+  Guarded16 gp = poisoned(grads & kGradPos, rows);
+  Guarded16 gn = poisoned(e.kind != kPositiveOnly && (grads & kGradNeg) && !in_place, negs);
+  const semcl_embed_problem p = ProblemOf(
+      e, dt,
+      {user.get(), raw.get(), pos.get(), neg.get(), y.get(), up.get(), weight.get(),
+       pos_weight.get(), nullptr, nullptr, nullptr, loss.get(), ctr.get(), aux.get(), gu.get(),
+       gr.get(), gp.get(), in_place && (grads & kGradNeg) ? neg.get() : gn.get()});
+  const size_t ws_bytes = semcl_cuda_embed_workspace(e.kind, e.B, e.K, e.D, 1);
+  std::vector<double> ws(ws_bytes / sizeof(double) + 2, 1.2345e300);  // garbage, 16-aligned
+  semcl_emu_reset(seed, grid_cap);
+  Result16 r;
+  r.status = semcl_cuda_embed_launch(nullptr, &p, ws.data(), nullptr);
+  r.error = semcl_emu_error();
+  r.loss = loss.body();
+  r.loss_ctr = ctr.body();
+  r.loss_aux = aux.body();
+  r.grad_user = gu.body();
+  r.grad_raw = gr.body();
+  r.grad_pos = gp.body();
+  r.grad_neg = in_place && (grads & kGradNeg) ? neg.body() : gn.body();
+  r.neg_after = neg.body();
+  for (const Guarded *g : {&loss, &ctr, &aux})
+    EXPECT_TRUE(g->intact()) << "an output was written past its end";
+  for (const Guarded16 *g : {&gu, &gr, &gp, &gn, &neg})
+    EXPECT_TRUE(g->intact()) << "a 16-bit array was written past its end";
   return r;
 }
 
@@ -246,6 +316,53 @@ TEST_F(EmbedEmulated, SharedPoolWithinTheGemmBound) {
     ExpectWithinBound("grad_neg_pool", emu.grad_neg, ref.grad_neg, ref.b_grad_neg);
     ExpectBoundSmall("grad_neg_pool", ref.grad_neg, ref.b_grad_neg);
   }
+}
+
+// bf16 and fp16 embeddings: the emulated kernels and staging give the CPU backend's 16-bit
+// results bit for bit (per-row, loss 1), and for every kind the documented contract: the fp32
+// call on the widened embeddings, gradients rounded once (the shared pool's emulated GEMM is
+// deterministic, so this holds bitwise for it too).
+TEST_F(EmbedEmulated, SixteenBitEmbeddingsFollowTheContractAndEqualTheCpu) {
+  std::mt19937_64 rng(803);
+  struct Shape {
+    int kind;
+    int64_t B, K, D;
+  };
+  // D = 5, 64, 100, 257: register lanes 1, 2, 4 and the generic path; K = 1100: two chunks.
+  const Shape shapes[] = {{kPerRow, 3, 1100, 5}, {kPerRow, 4, 45, 64}, {kPerRow, 2, 33, 257},
+                          {kPerRow, 3, 9, 100}, {kPositiveOnly, 21, 1, 70}, {kShared, 6, 90, 24}};
+  int n = 0;
+  for (semcl_dtype_t dt : {SEMCL_DTYPE_BFLOAT16, SEMCL_DTYPE_FLOAT16})
+    for (const Shape &s : shapes)
+      for (int variant = 0; variant < 3; ++variant) {
+        EmbedProblem p = RandomEmbed(rng, s.kind, s.B, s.K, s.D, variant == 2);
+        p.reduction = variant == 2 ? SEMCL_REDUCTION_NONE : SEMCL_REDUCTION_MEAN;
+        if (variant >= 1) AddOptions(rng, p);
+        if (s.kind == kPositiveOnly) p.mask.clear(), p.count.clear();
+        // variant 1: grad_user and the negatives' gradients only; 2: grad_item_neg in place
+        const int grads = variant == 1 ? (kGradUser | kGradNeg) : kAllGrads;
+        const bool in_place = variant == 2 && s.kind == kPerRow;
+        const std::string what = std::string(DtypeName(dt)) + " " + KindName(s.kind) + " D=" +
+                                 std::to_string(s.D) + " variant " + std::to_string(variant);
+        SCOPED_TRACE(what);
+        const Result16 emu = RunEmulated16(p, dt, grads, in_place, 1 + n % 5, 700 + n);
+        ++n;
+        ASSERT_EQ(emu.status, SEMCL_STATUS_SUCCESS);
+        ASSERT_STREQ(emu.error.c_str(), "");
+        const EmbedResult want = RunEmulated(Widened(p, dt), grads, false, 3, 650 + n);
+        EXPECT_TRUE(BitwiseEqual(emu.loss, want.loss));
+        EXPECT_TRUE(BitwiseEqual(emu.loss_aux, want.loss_aux));
+        ExpectSame16("grad_user", emu.grad_user, To16(dt, want.grad_user));
+        ExpectSame16("grad_item_raw", emu.grad_raw, To16(dt, want.grad_raw));
+        ExpectSame16("grad_item_pos", emu.grad_pos, To16(dt, want.grad_pos));
+        ExpectSame16("grad of the negatives", emu.grad_neg, To16(dt, want.grad_neg));
+        if (s.kind == kShared) continue;  // the CPU's GEMM is another one
+        const Result16 cpu = Run16(cpu_, p, dt, grads, in_place);
+        ASSERT_EQ(cpu.status, SEMCL_STATUS_SUCCESS) << cpu.error;
+        EXPECT_TRUE(BitwiseEqual(emu.loss, cpu.loss));
+        ExpectSame16("grad_user vs CPU", emu.grad_user, cpu.grad_user);
+        ExpectSame16("grad of the negatives vs CPU", emu.grad_neg, cpu.grad_neg);
+      }
 }
 
 TEST(EmbedEmulatedCheck, APlantedWrongGradientIsCaught) {
