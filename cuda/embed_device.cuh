@@ -86,19 +86,29 @@ static __device__ __forceinline__ float semcl_embed_warp_dot(const float *u, con
   return __shfl_sync(SEMCL_EMBED_FULL_MASK, semcl_embed_fold(lane_sum), 0);
 }
 
+/* One level of the transposed fold: lanes exchange the halves of part[0 .. 2W) across the
+ * butterfly of distance W. W is a template argument so that every index is a compile-time
+ * constant and part[] stays in registers (with the level as a loop variable nvcc kept part[] in
+ * local memory: a 128-byte stack frame in every chunk kernel). */
+template <int W>
+static __device__ __forceinline__ void semcl_embed_fold_level(float (&part)[32], int lane) {
+  const bool upper = (lane & W) != 0;
+#pragma unroll
+  for (int i = 0; i < W; ++i) {
+    const float send = upper ? part[i] : part[i + W];
+    const float keep = upper ? part[i + W] : part[i];
+    part[i] = keep + __shfl_xor_sync(SEMCL_EMBED_FULL_MASK, send, W);
+  }
+}
+
 /* part[i] (i < 32) holds this lane's partial of dot product i; afterwards part[0] holds the
  * whole dot product number `lane` (the canonical fold of its 32 lane partials). */
 static __device__ __forceinline__ void semcl_embed_transpose_fold(float (&part)[32], int lane) {
-#pragma unroll
-  for (int w = 16; w >= 1; w >>= 1) {
-    const bool upper = (lane & w) != 0;
-#pragma unroll
-    for (int i = 0; i < w; ++i) {
-      const float send = upper ? part[i] : part[i + w];
-      const float keep = upper ? part[i + w] : part[i];
-      part[i] = keep + __shfl_xor_sync(SEMCL_EMBED_FULL_MASK, send, w);
-    }
-  }
+  semcl_embed_fold_level<16>(part, lane);
+  semcl_embed_fold_level<8>(part, lane);
+  semcl_embed_fold_level<4>(part, lane);
+  semcl_embed_fold_level<2>(part, lane);
+  semcl_embed_fold_level<1>(part, lane);
 }
 
 /* neg_count[b] clamped to [0, K]. */
