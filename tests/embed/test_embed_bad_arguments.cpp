@@ -208,6 +208,28 @@ TEST_P(EmbedBadArguments, ScalarsEnumsAndOptions) {
   Expect(kPositiveOnly, SEMCL_STATUS_INVALID_VALUE, "no negatives", [](Call &c) { c.opt.neg_mask = c.mask.get(); });
 }
 
+// Overlaps of 16-bit embeddings are judged with 2-byte elements: an output that starts right
+// after the 16-bit user array is accepted, one element earlier it is refused with nothing
+// written (with 4-byte elements both would be overlaps).
+TEST_P(EmbedBadArguments, SixteenBitRegionsHaveTwoByteElements) {
+  for (int kind : {kPerRow, kShared, kPositiveOnly})
+    for (semcl_dtype_t dt : {SEMCL_DTYPE_BFLOAT16, SEMCL_DTYPE_FLOAT16}) {
+      SCOPED_TRACE(std::string(KindName(kind)) + (dt == SEMCL_DTYPE_BFLOAT16 ? " bf16" : " fp16"));
+      Call c(ctx_, kind);
+      c.opt.dtype = dt;
+      const size_t bytes16 = (size_t)(c.B * c.D) * 2;  // the user array in the dtype
+      c.a_gu = (char *)c.user.get() + bytes16 - 2;
+      EXPECT_EQ(c.Run(ctx_), SEMCL_STATUS_ALIASING) << semcl_last_error(ctx_);
+      EXPECT_NE(std::string(semcl_last_error(ctx_)).find("grad_user"), std::string::npos)
+          << semcl_last_error(ctx_);
+      for (const Buffer *b : {&c.loss, &c.ctr, &c.aux, &c.gr, &c.gp})
+        EXPECT_TRUE(semcl_test::AllPoison(b->download()));
+      for (float x : c.user.download()) ASSERT_EQ(x, 0.5f);  // grad_user lives in there
+      c.a_gu = (char *)c.user.get() + bytes16;
+      EXPECT_EQ(c.Run(ctx_), SEMCL_STATUS_SUCCESS) << semcl_last_error(ctx_);
+    }
+}
+
 TEST_P(EmbedBadArguments, WorkspaceQuery) {
   size_t bytes = 7;
   EXPECT_EQ(semcl_get_embed_workspace_size(ctx_, SEMCL_EMBED_PER_ROW, 4, 5, 0, SEMCL_DTYPE_FLOAT32, &bytes),
