@@ -287,36 +287,76 @@ static double tree_sum_tile(double *v, int n) {
   return from[0];
 }
 
-/* The per-row data of a sub-tile of m rows, gathered by simple loops over rows (which the
- * compiler vectorises at this file's instruction-set level). */
+/* The per-row data of a sub-tile of m rows, indexed by the row within the sub-tile. The fp32
+ * inputs are read where they are (pointers into the call's arrays: no copy); 16-bit scores are
+ * widened into the buffers below, and the values a call has once for every row (no weights, one
+ * pos_weight, one g, no masks) sit in buffers filled once per call (tile_rows_init), so that
+ * every loop over rows reads arrays and vectorises. */
 typedef struct tile_rows {
-  float raw[ROW_TILE], pos[ROW_TILE], y[ROW_TILE], neg_sign[ROW_TILE];
-  float w[ROW_TILE], pw[ROW_TILE], coef[ROW_TILE];
-  double g[ROW_TILE], coef64[ROW_TILE];
-  double count[ROW_TILE]; /* real negatives (exact below 2^53): loops over them vectorise */
+  const float *raw, *pos, *y, *w, *pw;
+  const double *g;     /* g per row (semcl_row_upstream) */
+  const double *count; /* real negatives (exact below 2^53): loops over them vectorise */
+  int g_per_row;       /* whether g differs between rows (NONE with an upstream array) */
+  float neg_sign[ROW_TILE], coef[ROW_TILE];
+  double coef64[ROW_TILE];
   double sp_total[ROW_TILE], sg_total[ROW_TILE];
+  /* what the pointers above point at when not at the call's arrays */
+  float raw_buf[ROW_TILE], pos_buf[ROW_TILE], w_buf[ROW_TILE], pw_buf[ROW_TILE];
+  double g_buf[ROW_TILE], count_buf[ROW_TILE];
 } tile_rows;
+
+static int pos_weight_per_row(const semcl_problem *p) {
+  return p->pos_weight && p->pos_weight_count != 1;
+}
+
+/* The buffers of the call-wide values (once per call, not per sub-tile). */
+static void tile_rows_init(const semcl_cpu_call *c, tile_rows *t) {
+  const semcl_problem *p = c->p;
+  t->g_per_row = c->rc.reduction == SEMCL_ROW_NONE && c->rc.grad_upstream != NULL;
+  if (!p->weight)
+    for (int i = 0; i < ROW_TILE; ++i) t->w_buf[i] = 1.0f;
+  if (!pos_weight_per_row(p)) {
+    const float pw = p->pos_weight ? p->pos_weight[0] : 1.0f;
+    for (int i = 0; i < ROW_TILE; ++i) t->pw_buf[i] = pw;
+  }
+  if (!t->g_per_row) { /* every row's g is row 0's */
+    const double g = semcl_row_upstream(&c->rc, 0);
+    for (int i = 0; i < ROW_TILE; ++i) t->g_buf[i] = g;
+  }
+  if (!c->counts)
+    for (int i = 0; i < ROW_TILE; ++i) t->count_buf[i] = (double)p->K;
+  t->g = t->g_buf;
+  t->count = t->count_buf;
+}
+
+/* Scores [first, first+n) as fp32: the call's array itself, or widened into buf. */
+static const float *scores_f32(const void *base, int64_t first, int n, semcl_dtype_t dt,
+                               float *buf) {
+  if (dt == SEMCL_DTYPE_FLOAT32) return (const float *)base + first;
+  load_scores_f32(base, first, n, dt, buf);
+  return buf;
+}
 
 /* Rows [first, first+m): scores, labels, weights, upstream, real-negative counts. */
 static void gather_rows(const semcl_cpu_call *c, int64_t first, int m, tile_rows *t) {
   const semcl_problem *p = c->p;
-  load_scores_f32(p->score_raw, first, m, p->dtype, t->raw);
-  load_scores_f32(p->score_pos, first, m, p->dtype, t->pos);
-  memcpy(t->y, p->y + first, (size_t)m * sizeof(float));
-  for (int i = 0; i < m; ++i) t->neg_sign[i] = semcl_neg_sign(t->y[i]);
-  if (p->weight)
-    memcpy(t->w, p->weight + first, (size_t)m * sizeof(float));
-  else
-    for (int i = 0; i < m; ++i) t->w[i] = 1.0f;
-  if (p->pos_weight && p->pos_weight_count != 1)
-    memcpy(t->pw, p->pos_weight + first, (size_t)m * sizeof(float));
-  else
-    for (int i = 0; i < m; ++i) t->pw[i] = p->pos_weight ? p->pos_weight[0] : 1.0f;
-  for (int i = 0; i < m; ++i) t->g[i] = semcl_row_upstream(&c->rc, first + i);
+  t->raw = scores_f32(p->score_raw, first, m, p->dtype, t->raw_buf);
+  t->pos = scores_f32(p->score_pos, first, m, p->dtype, t->pos_buf);
+  t->y = p->y + first;
+  t->w = p->weight ? p->weight + first : t->w_buf;
+  t->pw = pos_weight_per_row(p) ? p->pos_weight + first : t->pw_buf;
+  if (t->g_per_row) { /* semcl_row_upstream of each row, in a loop that vectorises */
+    const double scale = (double)c->rc.grad_scale;
+    const float *up = c->rc.grad_upstream + first;
+    for (int i = 0; i < m; ++i) t->g_buf[i] = scale * (double)up[i];
+  }
   if (c->counts)
-    for (int i = 0; i < m; ++i) t->count[i] = (double)c->counts[first + i];
-  else
-    for (int i = 0; i < m; ++i) t->count[i] = (double)p->K;
+    for (int i = 0; i < m; ++i) t->count_buf[i] = (double)c->counts[first + i];
+}
+
+/* -sign of the sub-tile's rows (the pairwise loss). */
+static void gather_neg_signs(int m, tile_rows *t) {
+  for (int i = 0; i < m; ++i) t->neg_sign[i] = semcl_neg_sign(t->y[i]);
 }
 
 /* The pairwise gradient coefficients of the tile's rows (fp64, and fp32 where it fits); 0
@@ -326,14 +366,18 @@ static void row_coefficients(const semcl_cpu_call *c, int m, int wanted, tile_ro
     for (int i = 0; i < m; ++i) t->coef64[i] = 0.0, t->coef[i] = 0.0f;
     return;
   }
+  const semcl_row_consts rc = c->rc; /* a local copy: the stores below cannot alias it */
+  const double *restrict g = t->g, *restrict count = t->count;
+  const float *restrict w = t->w, *restrict ns = t->neg_sign;
+  double *restrict coef64 = t->coef64;
+  float *restrict coef = t->coef;
   for (int i = 0; i < m; ++i) {
-    const double num = semcl_pos_neg_grad_numerator(t->g[i], t->w[i], c->rc.lambda, t->neg_sign[i]);
-    t->coef64[i] = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c->rc, t->count[i]));
+    const double num = semcl_pos_neg_grad_numerator(g[i], w[i], rc.lambda, ns[i]);
+    coef64[i] = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&rc, count[i]));
   }
   for (int i = 0; i < m; ++i)
-    t->coef[i] = semcl_neg_coef_needs_f64(t->coef64[i]) ? 0.0f : (float)t->coef64[i];
+    coef[i] = semcl_neg_coef_needs_f64(coef64[i]) ? 0.0f : (float)coef64[i];
 }
-
 /* Row i of the tile (row b of the batch) as its chunks see it. */
 static void row_args_of(const semcl_problem *p, const tile_rows *t, int i, int64_t b, int bwd,
                         row_args *ra) {
@@ -376,11 +420,15 @@ static void run_row(const semcl_problem *p, tile_rows *t, int i, int64_t b, int 
   semcl_tree_stream_finish(&chunks, &t->sp_total[i], &t->sg_total[i]);
 }
 
-/* K == 1: every row is one term, so the element math runs across rows, SIMD_W rows a step. */
+/* K == 1: every row is one term, so the element math runs across rows, SIMD_W rows a step.
+ * fp32 gradients go straight into grad_neg (in place too: each row's score is loaded before
+ * its gradient is stored). */
 static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, tile_rows *t) {
   const semcl_problem *p = c->p;
   const int dt = (int)p->dtype;
-  float sp_row[ROW_TILE], sg_row[ROW_TILE], grad_row[ROW_TILE];
+  const int grads = bwd && p->grad_neg;
+  float sp_row[ROW_TILE], sg_row[ROW_TILE], grad_buf[ROW_TILE];
+  float *grad = grads && dt == DT_F32 ? (float *)p->grad_neg + first : grad_buf;
   for (int i = 0; i < m; i += SIMD_W) {
     const int n = m - i >= SIMD_W ? SIMD_W : m - i;
     const vf x = v_load_scores_n(p->score_neg, first + i, n, dt);
@@ -390,19 +438,21 @@ static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, 
     v_softplus_sigmoid(t_vec, &sp, &sg, bwd);
     vf_store_n(sp_row + i, sp, n);
     vf_store_n(sg_row + i, sg, n);
-    if (bwd) vf_store_n(grad_row + i, vf_mul(vf_load_n(t->coef + i, n), sg), n);
+    if (grads) vf_store_n(grad + i, vf_mul(vf_load_n(t->coef + i, n), sg), n);
   }
+  const double *restrict count = t->count;
   for (int i = 0; i < m; ++i) {
-    const int real = t->count[i] > 0; /* the row's one negative is real */
+    const int real = count[i] > 0; /* the row's one negative is real */
     t->sp_total[i] = real ? (double)sp_row[i] : 0.0;
     t->sg_total[i] = real ? (double)sg_row[i] : 0.0;
-    if (!real) grad_row[i] = 0.0f;
   }
-  if (!bwd || !p->grad_neg) return;
+  if (!grads) return;
+  if (c->counts)
+    for (int i = 0; i < m; ++i) grad[i] = count[i] > 0 ? grad[i] : 0.0f;
   for (int i = 0; i < m; ++i)
-    if (t->count[i] > 0 && semcl_neg_coef_needs_f64(t->coef64[i]))
-      grad_row[i] = semcl_pos_neg_grad_neg(t->coef64[i], sg_row[i]);
-  store_scores_f32(p->grad_neg, first, grad_row, m, p->dtype);
+    if (count[i] > 0 && semcl_neg_coef_needs_f64(t->coef64[i]))
+      grad[i] = semcl_pos_neg_grad_neg(t->coef64[i], sg_row[i]);
+  if (dt != DT_F32) store_scores_f32(p->grad_neg, first, grad_buf, m, p->dtype);
 }
 
 /* Short rows (1 < K < SEMCL_LANES): every lane holds at most one term, so a row is a few
@@ -461,28 +511,61 @@ SHORT_VARIANTS_DT(2)
 /* [dtype][mask kind][forward, backward] */
 static const rows_short_fn KERNEL(short_table)[3][4][2] = {SHORT_DT(0), SHORT_DT(1), SHORT_DT(2)};
 
-/* Row epilogue of a sub-tile (semcl_row.h, in loops over rows): per-sample outputs, grad_raw,
- * grad_pos, leaves. */
+/* Row epilogue of a sub-tile (semcl_row.h, in loops over rows that vectorise: no call, every
+ * branch a select): per-sample outputs, grad_raw, grad_pos, leaves. Only what the call asks
+ * for is formed: the per-row mean (a division) only where the reduction uses it, dBCE/dx only
+ * for grad_raw, and fp32 gradients go straight into the call's arrays. */
 static void finish_rows(const semcl_cpu_call *c, int64_t first, int m, const tile_rows *t,
-                        double *ctr_leaf, double *aux_leaf) {
+                        double *restrict ctr_leaf, double *restrict aux_leaf) {
   const semcl_problem *p = c->p;
+  const semcl_row_consts rc = c->rc; /* a local copy: the stores below cannot alias it */
+  const float *restrict raw = t->raw, *restrict y = t->y, *restrict w = t->w,
+                        *restrict pw = t->pw, *restrict ns = t->neg_sign;
+  const double *restrict count = t->count, *restrict g = t->g, *restrict sp = t->sp_total,
+                         *restrict sg = t->sg_total;
   float ctr[ROW_TILE], dctr[ROW_TILE];
-  double row_mean[ROW_TILE];
-  for (int i = 0; i < m; ++i) semcl_bce_with_logits_pw(t->raw[i], t->y[i], t->pw[i], &ctr[i], &dctr[i]);
-  for (int i = 0; i < m; ++i)
-    semcl_pos_neg_row_values(&c->rc, t->w[i], t->count[i], ctr[i], t->sp_total[i], &ctr_leaf[i],
-                             &row_mean[i], &aux_leaf[i]);
-  if (p->reduction == SEMCL_REDUCTION_NONE)
+  if (p->grad_raw)
+    for (int i = 0; i < m; ++i) semcl_bce_with_logits_pw(raw[i], y[i], pw[i], &ctr[i], &dctr[i]);
+  else
+    for (int i = 0; i < m; ++i) {
+      float unused;
+      semcl_bce_with_logits_pw(raw[i], y[i], pw[i], &ctr[i], &unused);
+    }
+  if (p->reduction == SEMCL_REDUCTION_MEAN) { /* the leaf needs no per-row mean */
+    for (int i = 0; i < m; ++i) {
+      double unused;
+      semcl_pos_neg_row_values(&rc, w[i], count[i], ctr[i], sp[i], &ctr_leaf[i], &unused,
+                               &aux_leaf[i]);
+    }
+  } else {
+    double row_mean[ROW_TILE];
     for (int i = 0; i < m; ++i)
-      semcl_row_losses(c->rc.lambda, ctr_leaf[i], row_mean[i], &p->loss[first + i],
-                       &p->loss_ctr[first + i], &p->loss_aux[first + i]);
-  if (p->grad_raw || p->grad_pos) {
-    float graw[ROW_TILE], gpos[ROW_TILE];
-    for (int i = 0; i < m; ++i)
-      semcl_pos_neg_row_grads(&c->rc, t->g[i], t->w[i], t->neg_sign[i], t->count[i], dctr[i],
-                              t->sg_total[i], &graw[i], &gpos[i]);
-    if (p->grad_raw) store_scores_f32(p->grad_raw, first, graw, m, p->dtype);
-    if (p->grad_pos) store_scores_f32(p->grad_pos, first, gpos, m, p->dtype);
+      semcl_pos_neg_row_values(&rc, w[i], count[i], ctr[i], sp[i], &ctr_leaf[i], &row_mean[i],
+                               &aux_leaf[i]);
+    if (p->reduction == SEMCL_REDUCTION_NONE)
+      for (int i = 0; i < m; ++i)
+        semcl_row_losses(rc.lambda, ctr_leaf[i], row_mean[i], &p->loss[first + i],
+                         &p->loss_ctr[first + i], &p->loss_aux[first + i]);
+  }
+  const int f32 = p->dtype == SEMCL_DTYPE_FLOAT32;
+  float buf[ROW_TILE];
+  if (p->grad_raw) {
+    float *restrict graw = f32 ? (float *)p->grad_raw + first : buf;
+    if (t->g_per_row) {
+      for (int i = 0; i < m; ++i) graw[i] = semcl_row_grad_raw(semcl_row_ctr_scale(&rc, g[i]), w[i], dctr[i]);
+    } else { /* one g: its scale (a division for MEAN) once */
+      const double scale = semcl_row_ctr_scale(&rc, g[0]);
+      for (int i = 0; i < m; ++i) graw[i] = semcl_row_grad_raw(scale, w[i], dctr[i]);
+    }
+    if (!f32) store_scores_f32(p->grad_raw, first, buf, m, p->dtype);
+  }
+  if (p->grad_pos) {
+    float *restrict gpos = f32 ? (float *)p->grad_pos + first : buf;
+    for (int i = 0; i < m; ++i) {
+      const double num = semcl_pos_neg_grad_numerator(g[i], w[i], rc.lambda, ns[i]);
+      gpos[i] = semcl_pos_neg_grad_pos(num, sg[i], semcl_pos_neg_denominator(&rc, count[i]));
+    }
+    if (!f32) store_scores_f32(p->grad_pos, first, buf, m, p->dtype);
   }
 }
 
@@ -493,12 +576,14 @@ static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t
   const semcl_problem *p = c->p;
   const int bwd = p->grad_raw || p->grad_pos || p->grad_neg;
   tile_rows t;
+  tile_rows_init(c, &t);
   double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
   semcl_tree_stream rows;
   semcl_tree_stream_init(&rows);
   for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
     const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
     gather_rows(c, tile, m, &t);
+    gather_neg_signs(m, &t);
     if (chunk_sums) {
       const int64_t chunks = (p->K + SEMCL_CHUNK - 1) / SEMCL_CHUNK;
       for (int i = 0; i < m; ++i) {
@@ -533,7 +618,9 @@ static void KERNEL(pos_neg_chunks)(const semcl_cpu_call *c, int64_t b, int64_t c
   const semcl_problem *p = c->p;
   const int bwd = p->grad_raw || p->grad_pos || p->grad_neg;
   tile_rows t; /* one row */
+  tile_rows_init(c, &t);
   gather_rows(c, b, 1, &t);
+  gather_neg_signs(1, &t);
   row_coefficients(c, 1, bwd && p->grad_neg, &t);
   row_args ra;
   row_args_of(p, &t, 0, b, bwd, &ra);
@@ -546,55 +633,96 @@ static void KERNEL(pos_neg_chunks)(const semcl_cpu_call *c, int64_t b, int64_t c
 }
 
 /* ---- the positive-only loss over a range of rows ----------------------------------------- */
+
+/* Every row's losses in fp32 (and with want_grads its gradients, scaled by s): one loop that
+ * vectorises across rows. slow[i]: the row's gradients must be formed in fp64 instead. The
+ * pointers do not overlap (outputs never alias inputs in this loss). */
+SIMD_INLINE void positive_only_fast(int m, const double *restrict s, float lambda,
+                                    const float *restrict raw, const float *restrict pos,
+                                    const float *restrict y, const float *restrict pw,
+                                    const int want_grads, float *restrict ctr,
+                                    float *restrict aux, float *restrict graw,
+                                    float *restrict gpos, int *restrict slow) {
+  for (int i = 0; i < m; ++i)
+    slow[i] = semcl_positive_only_row_fast(s[i], lambda, raw[i], pos[i], y[i], pw[i],
+                                           want_grads, &ctr[i], &aux[i], &graw[i], &gpos[i]);
+}
+
+/* The rows with slow[i] (a few percent of them): their inputs packed together, so that the
+ * fp64 gradients run in one loop over the packed rows (which vectorises), then put back. */
+static void positive_only_slow(int m, const int *restrict slow, const double *restrict s,
+                               float lambda, const float *restrict raw,
+                               const float *restrict pos, const float *restrict y,
+                               const float *restrict pw, float *restrict graw,
+                               float *restrict gpos) {
+  int idx[ROW_TILE];
+  int n = 0;
+  for (int i = 0; i < m; ++i) { /* branch-free packing of the slow rows' indices */
+    idx[n] = i;
+    n += slow[i] != 0;
+  }
+  if (n == 0) return;
+  double ps[ROW_TILE];
+  float praw[ROW_TILE], ppos[ROW_TILE], py[ROW_TILE], ppw[ROW_TILE], pgraw[ROW_TILE],
+      pgpos[ROW_TILE];
+  for (int j = 0; j < n; ++j) {
+    const int i = idx[j];
+    ps[j] = s[i], praw[j] = raw[i], ppos[j] = pos[i], py[j] = y[i], ppw[j] = pw[i];
+  }
+  for (int j = 0; j < n; ++j)
+    semcl_positive_only_grads(ps[j], lambda, praw[j], ppos[j], py[j], ppw[j], &pgraw[j],
+                              &pgpos[j]);
+  for (int j = 0; j < n; ++j) {
+    graw[idx[j]] = pgraw[j];
+    gpos[idx[j]] = pgpos[j];
+  }
+}
+
 static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, int64_t n,
                                        double *ctr_sum, double *aux_sum) {
   const semcl_problem *p = c->p;
   const int grads = p->grad_raw || p->grad_pos;
+  const int f32 = p->dtype == SEMCL_DTYPE_FLOAT32;
+  const float lambda = c->rc.lambda;
   tile_rows t;
-  float ctr[ROW_TILE], aux[ROW_TILE];
-  double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
+  tile_rows_init(c, &t);
+  float ctr[ROW_TILE], aux[ROW_TILE], graw_buf[ROW_TILE], gpos_buf[ROW_TILE];
+  double s[ROW_TILE], ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
+  int slow[ROW_TILE];
   semcl_tree_stream rows;
   semcl_tree_stream_init(&rows);
   for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
     const int m = (int)(first + n - tile < ROW_TILE ? first + n - tile : ROW_TILE);
     gather_rows(c, tile, m, &t);
-    float graw[ROW_TILE], gpos[ROW_TILE];
-    double s[ROW_TILE];
-    int slow[ROW_TILE];
+    /* fp32 gradients straight into the call's arrays */
+    float *graw = p->grad_raw && f32 ? (float *)p->grad_raw + tile : graw_buf;
+    float *gpos = p->grad_pos && f32 ? (float *)p->grad_pos + tile : gpos_buf;
     if (!grads) {
       for (int i = 0; i < m; ++i) s[i] = 0.0;
-    } else if (p->reduction == SEMCL_REDUCTION_NONE) { /* g per row, no division */
+    } else if (t.g_per_row) { /* NONE: g per row, no division */
       for (int i = 0; i < m; ++i) s[i] = semcl_row_ctr_scale(&c->rc, t.g[i]) * (double)t.w[i];
     } else { /* one g for the call: its scale once */
       const double scale = semcl_row_ctr_scale(&c->rc, t.g[0]);
       for (int i = 0; i < m; ++i) s[i] = scale * (double)t.w[i];
     }
-    /* fp32 for every row (vectorised), then the fp64 path for the few rows that need it */
-    if (grads) /* two loops: the forward-only one computes no gradient work */
-      for (int i = 0; i < m; ++i)
-        slow[i] = semcl_positive_only_row_fast(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i],
-                                               t.pw[i], 1, &ctr[i], &aux[i], &graw[i], &gpos[i]);
-    else
-      for (int i = 0; i < m; ++i)
-        slow[i] = semcl_positive_only_row_fast(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i],
-                                               t.pw[i], 0, &ctr[i], &aux[i], &graw[i], &gpos[i]);
-    int any_slow = 0;
-    for (int i = 0; i < m; ++i) any_slow |= slow[i];
-    if (grads && any_slow)
-      for (int i = 0; i < m; ++i)
-        if (slow[i])
-          semcl_positive_only_grads(s[i], c->rc.lambda, t.raw[i], t.pos[i], t.y[i], t.pw[i],
-                                    &graw[i], &gpos[i]);
+    /* fp32 for every row, then the fp64 path for the few rows that need it */
+    if (grads) { /* two loops: the forward-only one computes no gradient work */
+      positive_only_fast(m, s, lambda, t.raw, t.pos, t.y, t.pw, 1, ctr, aux, graw, gpos, slow);
+      positive_only_slow(m, slow, s, lambda, t.raw, t.pos, t.y, t.pw, graw, gpos);
+    } else {
+      positive_only_fast(m, s, lambda, t.raw, t.pos, t.y, t.pw, 0, ctr, aux, graw_buf,
+                         gpos_buf, slow);
+    }
     for (int i = 0; i < m; ++i) {
       ctr_leaf[i] = (double)t.w[i] * (double)ctr[i];
       aux_leaf[i] = (double)t.w[i] * (double)aux[i];
     }
     if (p->reduction == SEMCL_REDUCTION_NONE)
       for (int i = 0; i < m; ++i)
-        semcl_row_losses(c->rc.lambda, ctr_leaf[i], aux_leaf[i], &p->loss[tile + i],
+        semcl_row_losses(lambda, ctr_leaf[i], aux_leaf[i], &p->loss[tile + i],
                          &p->loss_ctr[tile + i], &p->loss_aux[tile + i]);
-    if (p->grad_raw) store_scores_f32(p->grad_raw, tile, graw, m, p->dtype);
-    if (p->grad_pos) store_scores_f32(p->grad_pos, tile, gpos, m, p->dtype);
+    if (p->grad_raw && !f32) store_scores_f32(p->grad_raw, tile, graw_buf, m, p->dtype);
+    if (p->grad_pos && !f32) store_scores_f32(p->grad_pos, tile, gpos_buf, m, p->dtype);
     semcl_tree_stream_push(&rows, tree_sum_tile(ctr_leaf, m), tree_sum_tile(aux_leaf, m));
   }
   semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
