@@ -455,36 +455,65 @@ static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, 
   if (dt != DT_F32) store_scores_f32(p->grad_neg, first, grad_buf, m, p->dtype);
 }
 
+/* The across-vector part of vf_fold over all LANE_VECTORS accumulators (lanes j + j+w for
+ * w = 16 .. SIMD_W, vector by vector): what is left is each lane-vector's in-register fold. */
+SIMD_INLINE vf fold_across_vectors(vf *acc) {
+#pragma GCC unroll 32
+  for (int w = LANE_VECTORS / 2; w >= 1; w /= 2)
+#pragma GCC unroll 32
+    for (int a = 0; a < w; ++a) acc[a] = vf_add(acc[a], acc[a + w]);
+  return acc[0];
+}
+
 /* Short rows (1 < K < SEMCL_LANES): every lane holds at most one term, so a row is a few
- * vectors folded in registers, and the tile's rows run in one loop (no call per row). A row
- * whose gradient coefficient needs fp64 takes the chunk path. */
+ * vectors, and the tile's rows run in one loop (no call per row). Each row's vectors are
+ * folded across vectors in registers; the in-register rest of the fold runs for SIMD_W rows at
+ * once (vf_fold_rows), off the row's dependency chain. A row whose gradient coefficient needs
+ * fp64 takes the chunk path afterwards (its element is not touched before: in place, the
+ * scores must still be there). */
 SIMD_INLINE void rows_short_body(const semcl_problem *p, int64_t first, int m, tile_rows *t,
                                  const int dt, const int mask, const int bwd) {
   const int64_t K = p->K;
   const int filled = (int)((K + SIMD_W - 1) / SIMD_W); /* vectors that hold terms */
+  vf group_sp[SIMD_W], group_sg[SIMD_W]; /* the current SIMD_W rows, folded across vectors */
+  for (int r = 0; r < SIMD_W; ++r) group_sp[r] = group_sg[r] = vf_zero(); /* rows past m */
+  float sp_row[ROW_TILE + SIMD_W], sg_row[ROW_TILE + SIMD_W];
+  int any_f64 = 0;
   for (int i = 0; i < m; ++i) {
     row_args ra;
     row_args_of(p, t, i, first + i, bwd, &ra);
-    if (bwd && semcl_neg_coef_needs_f64(ra.coef64)) {
-      run_row(p, t, i, first + i, bwd);
-      continue;
-    }
-    const vf pos = vf_set1(ra.pos), neg_sign = vf_set1(ra.neg_sign), coef = vf_set1(ra.coef);
     /* All 32 lanes, the unused ones +0: constant indices keep them in registers, and the full
      * fold gives the bits of the short fold (adding +0 to sums of non-negative terms). */
     vf acc_sp[LANE_VECTORS], acc_sg[LANE_VECTORS];
+    for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
+    if (bwd && semcl_neg_coef_needs_f64(ra.coef64)) {
+      any_f64 = 1;
+    } else {
+      const vf pos = vf_set1(ra.pos), neg_sign = vf_set1(ra.neg_sign), coef = vf_set1(ra.coef);
 #pragma GCC unroll 32
-    for (int a = 0; a < LANE_VECTORS; ++a) {
-      acc_sp[a] = acc_sg[a] = vf_zero();
-      if (a < filled) {
-        const int64_t left = K - (int64_t)a * SIMD_W;
-        chunk_vector(&ra, (int64_t)a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left, &acc_sp[a],
-                     &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, 0);
+      for (int a = 0; a < LANE_VECTORS; ++a) {
+        if (a < filled) {
+          const int64_t left = K - (int64_t)a * SIMD_W;
+          chunk_vector(&ra, (int64_t)a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left,
+                       &acc_sp[a], &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, 0);
+        }
       }
     }
-    t->sp_total[i] = (double)vf_fold(acc_sp, LANE_VECTORS);
-    t->sg_total[i] = bwd ? (double)vf_fold(acc_sg, LANE_VECTORS) : 0.0;
+    group_sp[i % SIMD_W] = fold_across_vectors(acc_sp);
+    if (bwd) group_sg[i % SIMD_W] = fold_across_vectors(acc_sg);
+    if (i % SIMD_W == SIMD_W - 1 || i == m - 1) { /* lanes of rows past m: never read */
+      const int g0 = i - i % SIMD_W;
+      vf_store(sp_row + g0, vf_fold_rows(group_sp));
+      if (bwd) vf_store(sg_row + g0, vf_fold_rows(group_sg));
+    }
   }
+  for (int i = 0; i < m; ++i) {
+    t->sp_total[i] = (double)sp_row[i];
+    t->sg_total[i] = bwd ? (double)sg_row[i] : 0.0;
+  }
+  if (any_f64)
+    for (int i = 0; i < m; ++i)
+      if (semcl_neg_coef_needs_f64(t->coef64[i])) run_row(p, t, i, first + i, bwd);
 }
 
 typedef void (*rows_short_fn)(const semcl_problem *p, int64_t first, int m, tile_rows *t);
@@ -642,39 +671,54 @@ SIMD_INLINE void positive_only_fast(int m, const double *restrict s, float lambd
                                     const float *restrict y, const float *restrict pw,
                                     const int want_grads, float *restrict ctr,
                                     float *restrict aux, float *restrict graw,
-                                    float *restrict gpos, int *restrict slow) {
+                                    float *restrict gpos, uint8_t *restrict slow) {
   for (int i = 0; i < m; ++i)
-    slow[i] = semcl_positive_only_row_fast(s[i], lambda, raw[i], pos[i], y[i], pw[i],
-                                           want_grads, &ctr[i], &aux[i], &graw[i], &gpos[i]);
+    slow[i] = (uint8_t)semcl_positive_only_row_fast(s[i], lambda, raw[i], pos[i], y[i], pw[i],
+                                                    want_grads, &ctr[i], &aux[i], &graw[i],
+                                                    &gpos[i]);
 }
 
-/* The rows with slow[i] (a few percent of them): their inputs packed together, so that the
- * fp64 gradients run in one loop over the packed rows (which vectorises), then put back. */
-static void positive_only_slow(int m, const int *restrict slow, const double *restrict s,
-                               float lambda, const float *restrict raw,
-                               const float *restrict pos, const float *restrict y,
-                               const float *restrict pw, float *restrict graw,
-                               float *restrict gpos) {
-  int idx[ROW_TILE];
-  int n = 0;
-  for (int i = 0; i < m; ++i) { /* branch-free packing of the slow rows' indices */
-    idx[n] = i;
-    n += slow[i] != 0;
+/* The rows whose gradients need the fp64 path (a few percent of them), collected over
+ * sub-tiles with their inputs, so that the fp64 path runs in one loop over many rows (which
+ * vectorises) instead of a few rows per sub-tile. */
+typedef struct slow_rows {
+  int n;
+  int64_t row[ROW_TILE];
+  double s[ROW_TILE];
+  float raw[ROW_TILE], pos[ROW_TILE], y[ROW_TILE], pw[ROW_TILE];
+} slow_rows;
+
+/* The collected rows' gradients (semcl_positive_only_grads), into the call's arrays (over the
+ * fast path's values, already stored). */
+static void slow_rows_flush(const semcl_problem *p, float lambda, slow_rows *restrict q) {
+  float graw[ROW_TILE], gpos[ROW_TILE];
+  for (int j = 0; j < q->n; ++j)
+    semcl_positive_only_grads(q->s[j], lambda, q->raw[j], q->pos[j], q->y[j], q->pw[j], &graw[j],
+                              &gpos[j]);
+  for (int j = 0; j < q->n; ++j) {
+    if (p->grad_raw) store_scores_f32(p->grad_raw, q->row[j], &graw[j], 1, p->dtype);
+    if (p->grad_pos) store_scores_f32(p->grad_pos, q->row[j], &gpos[j], 1, p->dtype);
   }
-  if (n == 0) return;
-  double ps[ROW_TILE];
-  float praw[ROW_TILE], ppos[ROW_TILE], py[ROW_TILE], ppw[ROW_TILE], pgraw[ROW_TILE],
-      pgpos[ROW_TILE];
-  for (int j = 0; j < n; ++j) {
-    const int i = idx[j];
-    ps[j] = s[i], praw[j] = raw[i], ppos[j] = pos[i], py[j] = y[i], ppw[j] = pw[i];
-  }
-  for (int j = 0; j < n; ++j)
-    semcl_positive_only_grads(ps[j], lambda, praw[j], ppos[j], py[j], ppw[j], &pgraw[j],
-                              &pgpos[j]);
-  for (int j = 0; j < n; ++j) {
-    graw[idx[j]] = pgraw[j];
-    gpos[idx[j]] = pgpos[j];
+  q->n = 0;
+}
+
+/* Adds the sub-tile's rows with slow[i] (rows first .. first+m-1; slow[m .. m+7] are 0) to
+ * the collection, flushing it when full. Eight flags at a time: most groups have none. */
+static void slow_rows_add(const semcl_problem *p, float lambda, int64_t first, int m,
+                          const uint8_t *slow, const double *s, const tile_rows *t,
+                          slow_rows *q) {
+  for (int i0 = 0; i0 < m; i0 += 8) {
+    uint64_t flags;
+    memcpy(&flags, slow + i0, sizeof flags);
+    if (!flags) continue;
+    for (int i = i0; i < i0 + 8 && i < m; ++i) {
+      if (!slow[i]) continue;
+      if (q->n == ROW_TILE) slow_rows_flush(p, lambda, q);
+      const int j = q->n++;
+      q->row[j] = first + i;
+      q->s[j] = s[i], q->raw[j] = t->raw[i], q->pos[j] = t->pos[i], q->y[j] = t->y[i];
+      q->pw[j] = t->pw[i];
+    }
   }
 }
 
@@ -686,9 +730,11 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
   const float lambda = c->rc.lambda;
   tile_rows t;
   tile_rows_init(c, &t);
+  slow_rows q;
+  q.n = 0;
   float ctr[ROW_TILE], aux[ROW_TILE], graw_buf[ROW_TILE], gpos_buf[ROW_TILE];
   double s[ROW_TILE], ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
-  int slow[ROW_TILE];
+  uint8_t slow[ROW_TILE + 8];
   semcl_tree_stream rows;
   semcl_tree_stream_init(&rows);
   for (int64_t tile = first; tile < first + n; tile += ROW_TILE) {
@@ -705,10 +751,10 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
       const double scale = semcl_row_ctr_scale(&c->rc, t.g[0]);
       for (int i = 0; i < m; ++i) s[i] = scale * (double)t.w[i];
     }
-    /* fp32 for every row, then the fp64 path for the few rows that need it */
+    /* fp32 for every row; the rows that need the fp64 path are collected for it */
     if (grads) { /* two loops: the forward-only one computes no gradient work */
       positive_only_fast(m, s, lambda, t.raw, t.pos, t.y, t.pw, 1, ctr, aux, graw, gpos, slow);
-      positive_only_slow(m, slow, s, lambda, t.raw, t.pos, t.y, t.pw, graw, gpos);
+      memset(slow + m, 0, 8);
     } else {
       positive_only_fast(m, s, lambda, t.raw, t.pos, t.y, t.pw, 0, ctr, aux, graw_buf,
                          gpos_buf, slow);
@@ -723,8 +769,10 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
                          &p->loss_ctr[tile + i], &p->loss_aux[tile + i]);
     if (p->grad_raw && !f32) store_scores_f32(p->grad_raw, tile, graw_buf, m, p->dtype);
     if (p->grad_pos && !f32) store_scores_f32(p->grad_pos, tile, gpos_buf, m, p->dtype);
+    if (grads) slow_rows_add(p, lambda, tile, m, slow, s, &t, &q);
     semcl_tree_stream_push(&rows, tree_sum_tile(ctr_leaf, m), tree_sum_tile(aux_leaf, m));
   }
+  if (q.n) slow_rows_flush(p, lambda, &q);
   semcl_tree_stream_finish(&rows, ctr_sum, aux_sum);
 }
 
