@@ -89,6 +89,94 @@ SIMD_INLINE void v_softplus_sigmoid(vf t, vf *sp, vf *sg, const int want_sigmoid
   }
 }
 
+/* ---- the same math on two vectors at once ------------------------------------------------
+ * Each step for both vectors before the next step: two independent dependency chains
+ * interleaved in the instruction stream, so that the out-of-order core overlaps them (one
+ * chain alone is latency-bound: exp and log1p are ~20 dependent FMAs). Lane for lane the same
+ * operations as v_exp_nonpos / v_softplus_sigmoid; when either vector needs the two-step
+ * scale both take it, which gives the same bits (see v_exp_nonpos). */
+SIMD_INLINE void v_exp_nonpos2(vf *a) {
+  const vf magic = vf_set1(12582912.0f);
+  vf t[2], n[2], r[2], p[2];
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) {
+    t[j] = vf_fma(a[j], vf_set1(1.44269504088896341f), magic);
+    n[j] = vf_sub(t[j], magic);
+  }
+  const int fast =
+      vm_all(vf_ge(n[0], vf_set1(-125.0f))) && vm_all(vf_ge(n[1], vf_set1(-125.0f)));
+  if (!fast) {
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      a[j] = vf_select(vf_lt(a[j], vf_set1(-104.0f)), vf_set1(-104.0f), a[j]);
+      t[j] = vf_fma(a[j], vf_set1(1.44269504088896341f), magic);
+      n[j] = vf_sub(t[j], magic);
+    }
+  }
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) r[j] = vf_fma(n[j], vf_set1(-0.693359375f), a[j]);
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) r[j] = vf_fma(n[j], vf_set1(2.12194440e-4f), r[j]);
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) p[j] = vf_fma(vf_set1(1.9875691500e-4f), r[j], vf_set1(1.3981999507e-3f));
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) p[j] = vf_fma(p[j], r[j], vf_set1(8.3334519073e-3f));
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) p[j] = vf_fma(p[j], r[j], vf_set1(4.1665795894e-2f));
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) p[j] = vf_fma(p[j], r[j], vf_set1(1.6666665459e-1f));
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) p[j] = vf_fma(p[j], r[j], vf_set1(5.0000001201e-1f));
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) p[j] = vf_add(vf_fma(p[j], vf_mul(r[j], r[j]), r[j]), vf_set1(1.0f));
+  if (fast) {
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) a[j] = vf_from_bits(vi_add(vf_bits(p[j]), vi_shl23(vf_bits(t[j]))));
+    return;
+  }
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) {
+    const vi ni = vi_sub(vf_bits(t[j]), vi_set1(0x4B400000));
+    const vi n_half = vi_sra1(ni);
+    const vi n_rest = vi_sub(ni, n_half);
+    const vf scale_a = vf_from_bits(vi_shl23(vi_add(n_half, vi_set1(127))));
+    const vf scale_b = vf_from_bits(vi_shl23(vi_add(n_rest, vi_set1(127))));
+    a[j] = vf_mul(vf_mul(p[j], scale_a), scale_b);
+  }
+}
+
+SIMD_INLINE void v_log1p_unit2(const vf *e, vf *out) {
+  static const float c[9] = {0.019860535860061646f, -0.05697675794363022f,
+                             0.10605420917272568f,  -0.1530665159225464f,
+                             0.19676312804222107f,  -0.24954208731651306f,
+                             0.3332996964454651f,   -0.4999990165233612f, 1.0f};
+  vf p[2] = {vf_set1(-0.003246020060032606f), vf_set1(-0.003246020060032606f)};
+#pragma GCC unroll 9
+  for (int k = 0; k < 9; ++k)
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) p[j] = vf_fma(p[j], e[j], vf_set1(c[k]));
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) out[j] = vf_mul(p[j], e[j]);
+}
+
+/* v_softplus_sigmoid of t[0] and t[1]. */
+SIMD_INLINE void v_softplus_sigmoid2(const vf *t, vf *sp, vf *sg, const int want_sigmoid) {
+  vf e[2] = {vf_neg_abs(t[0]), vf_neg_abs(t[1])};
+  v_exp_nonpos2(e);
+  vf l[2];
+  v_log1p_unit2(e, l);
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; ++j) sp[j] = vf_add(vf_max0(t[j]), l[j]);
+  if (want_sigmoid) {
+    const vf one = vf_set1(1.0f);
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      const vf r = vf_div(one, vf_add(one, e[j]));
+      sg[j] = vf_select(vf_ge(t[j], vf_zero()), r, vf_mul(e[j], r));
+    }
+  }
+}
+
 /* ---- scores in their storage type --------------------------------------------------------- */
 SIMD_INLINE vf v_load_scores(const void *base, int64_t i, const int dt) {
   if (dt == DT_F32) return vf_load((const float *)base + i);
@@ -309,22 +397,24 @@ static int pos_weight_per_row(const semcl_problem *p) {
   return p->pos_weight && p->pos_weight_count != 1;
 }
 
-/* The buffers of the call-wide values (once per call, not per sub-tile). */
-static void tile_rows_init(const semcl_cpu_call *c, tile_rows *t) {
+/* The buffers of the call-wide values (once per call, not per sub-tile), for sub-tiles of up
+ * to `rows` rows (only as many as the call has: tiny calls stay cheap). */
+static void tile_rows_init(const semcl_cpu_call *c, int64_t rows, tile_rows *t) {
   const semcl_problem *p = c->p;
+  const int n = rows < ROW_TILE ? (int)rows : ROW_TILE;
   t->g_per_row = c->rc.reduction == SEMCL_ROW_NONE && c->rc.grad_upstream != NULL;
   if (!p->weight)
-    for (int i = 0; i < ROW_TILE; ++i) t->w_buf[i] = 1.0f;
+    for (int i = 0; i < n; ++i) t->w_buf[i] = 1.0f;
   if (!pos_weight_per_row(p)) {
     const float pw = p->pos_weight ? p->pos_weight[0] : 1.0f;
-    for (int i = 0; i < ROW_TILE; ++i) t->pw_buf[i] = pw;
+    for (int i = 0; i < n; ++i) t->pw_buf[i] = pw;
   }
   if (!t->g_per_row) { /* every row's g is row 0's */
     const double g = semcl_row_upstream(&c->rc, 0);
-    for (int i = 0; i < ROW_TILE; ++i) t->g_buf[i] = g;
+    for (int i = 0; i < n; ++i) t->g_buf[i] = g;
   }
   if (!c->counts)
-    for (int i = 0; i < ROW_TILE; ++i) t->count_buf[i] = (double)p->K;
+    for (int i = 0; i < n; ++i) t->count_buf[i] = (double)p->K;
   t->g = t->g_buf;
   t->count = t->count_buf;
 }
@@ -381,7 +471,8 @@ static void row_coefficients(const semcl_cpu_call *c, int m, int wanted, tile_ro
 /* Row i of the tile (row b of the batch) as its chunks see it. */
 static void row_args_of(const semcl_problem *p, const tile_rows *t, int i, int64_t b, int bwd,
                         row_args *ra) {
-  const size_t esize = semcl_dtype_size(p->dtype);
+  /* inline, not semcl_dtype_size: a call per row would also spill every vector register */
+  const size_t esize = p->dtype == SEMCL_DTYPE_FLOAT32 ? sizeof(float) : sizeof(uint16_t);
   ra->neg = (const char *)p->score_neg + (size_t)(b * p->K) * esize;
   ra->grad = bwd && p->grad_neg ? (char *)p->grad_neg + (size_t)(b * p->K) * esize : NULL;
   ra->mask = p->neg_mask ? p->neg_mask + b * p->K : NULL;
@@ -429,16 +520,43 @@ static void run_rows_k1(const semcl_cpu_call *c, int64_t first, int m, int bwd, 
   const int grads = bwd && p->grad_neg;
   float sp_row[ROW_TILE], sg_row[ROW_TILE], grad_buf[ROW_TILE];
   float *grad = grads && dt == DT_F32 ? (float *)p->grad_neg + first : grad_buf;
-  for (int i = 0; i < m; i += SIMD_W) {
-    const int n = m - i >= SIMD_W ? SIMD_W : m - i;
-    const vf x = v_load_scores_n(p->score_neg, first + i, n, dt);
-    const vf t_vec =
-        vf_mul(vf_load_n(t->neg_sign + i, n), vf_sub(vf_load_n(t->pos + i, n), x));
+  int v = 0;
+  for (; v + 2 * SIMD_W <= m; v += 2 * SIMD_W) { /* two whole vectors, interleaved */
+    vf tv[2], sp[2], sg[2] = {vf_zero(), vf_zero()};
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      const int at = v + j * SIMD_W;
+      const vf x = v_load_scores(p->score_neg, first + at, dt);
+      tv[j] = vf_mul(vf_load(t->neg_sign + at), vf_sub(vf_load(t->pos + at), x));
+    }
+    v_softplus_sigmoid2(tv, sp, sg, bwd);
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      const int at = v + j * SIMD_W;
+      vf_store(sp_row + at, sp[j]);
+      vf_store(sg_row + at, sg[j]);
+      if (grads) vf_store(grad + at, vf_mul(vf_load(t->coef + at), sg[j]));
+    }
+  }
+  for (; v + SIMD_W <= m; v += SIMD_W) { /* whole vectors: no masked loads or stores */
+    const vf x = v_load_scores(p->score_neg, first + v, dt);
+    const vf t_vec = vf_mul(vf_load(t->neg_sign + v), vf_sub(vf_load(t->pos + v), x));
     vf sp, sg = vf_zero();
     v_softplus_sigmoid(t_vec, &sp, &sg, bwd);
-    vf_store_n(sp_row + i, sp, n);
-    vf_store_n(sg_row + i, sg, n);
-    if (grads) vf_store_n(grad + i, vf_mul(vf_load_n(t->coef + i, n), sg), n);
+    vf_store(sp_row + v, sp);
+    vf_store(sg_row + v, sg);
+    if (grads) vf_store(grad + v, vf_mul(vf_load(t->coef + v), sg));
+  }
+  if (v < m) {
+    const int n = m - v;
+    const vf x = v_load_scores_n(p->score_neg, first + v, n, dt);
+    const vf t_vec =
+        vf_mul(vf_load_n(t->neg_sign + v, n), vf_sub(vf_load_n(t->pos + v, n), x));
+    vf sp, sg = vf_zero();
+    v_softplus_sigmoid(t_vec, &sp, &sg, bwd);
+    vf_store_n(sp_row + v, sp, n);
+    vf_store_n(sg_row + v, sg, n);
+    if (grads) vf_store_n(grad + v, vf_mul(vf_load_n(t->coef + v, n), sg), n);
   }
   const double *restrict count = t->count;
   for (int i = 0; i < m; ++i) {
@@ -490,6 +608,21 @@ SIMD_INLINE void rows_short_body(const semcl_problem *p, int64_t first, int m, t
       any_f64 = 1;
     } else {
       const vf pos = vf_set1(ra.pos), neg_sign = vf_set1(ra.neg_sign), coef = vf_set1(ra.coef);
+      if (mask == MASK_NONE && K == 2 * SIMD_W && LANE_VECTORS >= 2) {
+        /* two whole vectors, interleaved: chunk_vector's operations for each */
+        vf tv[2], sp[2], sg[2] = {vf_zero(), vf_zero()};
+#pragma GCC unroll 2
+        for (int j = 0; j < 2; ++j)
+          tv[j] = vf_mul(neg_sign, vf_sub(pos, v_load_scores(ra.neg, j * SIMD_W, dt)));
+        v_softplus_sigmoid2(tv, sp, sg, bwd);
+#pragma GCC unroll 2
+        for (int j = 0; j < 2; ++j) {
+          acc_sp[j] = vf_add(acc_sp[j], sp[j]);
+          if (bwd) acc_sg[j] = vf_add(acc_sg[j], sg[j]);
+          if (bwd && ra.grad) v_store_scores(ra.grad, j * SIMD_W, vf_mul(coef, sg[j]), dt);
+        }
+        goto folded;
+      }
 #pragma GCC unroll 32
       for (int a = 0; a < LANE_VECTORS; ++a) {
         if (a < filled) {
@@ -499,6 +632,7 @@ SIMD_INLINE void rows_short_body(const semcl_problem *p, int64_t first, int m, t
         }
       }
     }
+  folded:
     group_sp[i % SIMD_W] = fold_across_vectors(acc_sp);
     if (bwd) group_sg[i % SIMD_W] = fold_across_vectors(acc_sg);
     if (i % SIMD_W == SIMD_W - 1 || i == m - 1) { /* lanes of rows past m: never read */
@@ -605,7 +739,7 @@ static void KERNEL(pos_neg_rows)(const semcl_cpu_call *c, int64_t first, int64_t
   const semcl_problem *p = c->p;
   const int bwd = p->grad_raw || p->grad_pos || p->grad_neg;
   tile_rows t;
-  tile_rows_init(c, &t);
+  tile_rows_init(c, n, &t);
   double ctr_leaf[ROW_TILE], aux_leaf[ROW_TILE];
   semcl_tree_stream rows;
   semcl_tree_stream_init(&rows);
@@ -647,7 +781,7 @@ static void KERNEL(pos_neg_chunks)(const semcl_cpu_call *c, int64_t b, int64_t c
   const semcl_problem *p = c->p;
   const int bwd = p->grad_raw || p->grad_pos || p->grad_neg;
   tile_rows t; /* one row */
-  tile_rows_init(c, &t);
+  tile_rows_init(c, 1, &t);
   gather_rows(c, b, 1, &t);
   gather_neg_signs(1, &t);
   row_coefficients(c, 1, bwd && p->grad_neg, &t);
@@ -729,7 +863,7 @@ static void KERNEL(positive_only_rows)(const semcl_cpu_call *c, int64_t first, i
   const int f32 = p->dtype == SEMCL_DTYPE_FLOAT32;
   const float lambda = c->rc.lambda;
   tile_rows t;
-  tile_rows_init(c, &t);
+  tile_rows_init(c, n, &t);
   slow_rows q;
   q.n = 0;
   float ctr[ROW_TILE], aux[ROW_TILE], graw_buf[ROW_TILE], gpos_buf[ROW_TILE];
