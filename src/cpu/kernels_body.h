@@ -621,18 +621,17 @@ SIMD_INLINE void rows_short_body(const semcl_problem *p, int64_t first, int m, t
           if (bwd) acc_sg[j] = vf_add(acc_sg[j], sg[j]);
           if (bwd && ra.grad) v_store_scores(ra.grad, j * SIMD_W, vf_mul(coef, sg[j]), dt);
         }
-        goto folded;
-      }
+      } else {
 #pragma GCC unroll 32
-      for (int a = 0; a < LANE_VECTORS; ++a) {
-        if (a < filled) {
-          const int64_t left = K - (int64_t)a * SIMD_W;
-          chunk_vector(&ra, (int64_t)a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left,
-                       &acc_sp[a], &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, 0);
+        for (int a = 0; a < LANE_VECTORS; ++a) {
+          if (a < filled) {
+            const int64_t left = K - (int64_t)a * SIMD_W;
+            chunk_vector(&ra, (int64_t)a * SIMD_W, left >= SIMD_W ? SIMD_W : (int)left,
+                         &acc_sp[a], &acc_sg[a], pos, neg_sign, coef, dt, mask, bwd, 0);
+          }
         }
       }
     }
-  folded:
     group_sp[i % SIMD_W] = fold_across_vectors(acc_sp);
     if (bwd) group_sg[i % SIMD_W] = fold_across_vectors(acc_sg);
     if (i % SIMD_W == SIMD_W - 1 || i == m - 1) { /* lanes of rows past m: never read */
