@@ -115,15 +115,26 @@ SEMCL_FN void semcl_row_losses(float lambda, double ctr_term, double aux_term, f
   *loss = (float)(ctr_term + (double)lambda * aux_term);
 }
 
+/* grad_raw of a row from its BCE scale (semcl_row_ctr_scale: computed once when every row
+ * has the same g), weight and dBCE/dx. */
+SEMCL_FN float semcl_row_grad_raw(double ctr_scale, float w, float dctr) {
+  return (float)((ctr_scale * (double)w) * (double)dctr);
+}
+
+/* Pairwise loss: grad_pos of a row from its numerator c, sigmoid total and denominator D. */
+SEMCL_FN float semcl_pos_neg_grad_pos(double numerator, double sigmoid_total, double d) {
+  return d > 0.0 ? (float)(numerator * sigmoid_total / d) : 0.0f;
+}
+
 /* Pairwise loss, row b's gradients of score_raw and score_pos (fp32) from g (its upstream),
  * dBCE/dx and the sigmoid total. */
 SEMCL_FN void semcl_pos_neg_row_grads(const semcl_row_consts *c, double g, float w,
                                       float neg_sign, double n, float dctr,
                                       double sigmoid_total, float *grad_raw, float *grad_pos) {
-  *grad_raw = (float)((semcl_row_ctr_scale(c, g) * (double)w) * (double)dctr);
+  *grad_raw = semcl_row_grad_raw(semcl_row_ctr_scale(c, g), w, dctr);
   const double d = semcl_pos_neg_denominator(c, n);
   const double num = semcl_pos_neg_grad_numerator(g, w, c->lambda, neg_sign);
-  *grad_pos = d > 0.0 ? (float)(num * sigmoid_total / d) : 0.0f;
+  *grad_pos = semcl_pos_neg_grad_pos(num, sigmoid_total, d);
 }
 
 /* Pairwise loss, row b after its negatives (softplus_total, sigmoid_total: the row's fp64

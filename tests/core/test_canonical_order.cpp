@@ -5,7 +5,9 @@
 //
 // The expected values are written here from the documentation, independently of the
 // library's own fold and tree code: only the per-element functions (semcl_math.h, checked for
-// accuracy in test_math.cpp) are shared.
+// accuracy in test_math.cpp) and, in the option tests at the end, the scalar per-row
+// definitions of semcl_row.h (what the CPU kernels must reproduce in their loops over rows)
+// are shared.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "../../src/semcl_math.h"
+#include "../../src/semcl_row.h"
 #include "semcl/semcl.h"
 
 namespace {
@@ -219,5 +222,301 @@ TEST(CanonicalOrderRows, TreeOverRowsIsNotARunningSum) {
   EXPECT_EQ(Bits(lc), Bits((float)tree)) << lc;
   semcl_destroy(ctx);
 }
+
+// ---- every option through the row epilogue, bit for bit -----------------------------------
+// The CPU kernels run the per-row formulas of semcl_row.h in loops over sub-tiles of rows,
+// with the call-wide values (no weights, one pos_weight, one g, no masks) hoisted, fp32 inputs
+// read in place and loss 1's fp64 gradient rows collected across sub-tiles. Expected here: the
+// scalar definitions, row by row, for shapes across sub-tiles (256 rows) and tasks (16384),
+// with weights, pos_weight (one or per row), soft labels (always the fp64 path), upstream per
+// row, small logits (the cancellation path), non-finite inputs and 16-bit scores.
+
+struct OptCase {
+  int64_t B;
+  semcl_dtype_t dt;
+  semcl_reduction_t red;
+  bool per_row_pw, weights;
+};
+
+// Scores as the call sees them: in dt (16-bit values rounded with the library's own
+// conversion, semcl_math.h) and widened back for the expected values.
+struct Scores {
+  std::vector<float> f32;     // the values the rows see
+  std::vector<uint16_t> h16;  // the call's input for bf16/fp16
+  const void *Data(semcl_dtype_t dt) const {
+    return dt == SEMCL_DTYPE_FLOAT32 ? (const void *)f32.data() : (const void *)h16.data();
+  }
+};
+
+Scores MakeScores(std::vector<float> v, semcl_dtype_t dt) {
+  Scores s;
+  if (dt != SEMCL_DTYPE_FLOAT32) {
+    s.h16.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      s.h16[i] = dt == SEMCL_DTYPE_BFLOAT16 ? semcl_f32_to_bf16(v[i]) : semcl_f32_to_f16(v[i]);
+      v[i] = dt == SEMCL_DTYPE_BFLOAT16 ? semcl_bf16_to_f32(s.h16[i]) : semcl_f16_to_f32(s.h16[i]);
+    }
+  }
+  s.f32 = std::move(v);
+  return s;
+}
+
+// A gradient in dt as 32 bits (the bits of the fp32 value, or the 16-bit pattern).
+std::vector<uint32_t> GradBits(const std::vector<float> &g, semcl_dtype_t dt) {
+  std::vector<uint32_t> b(g.size());
+  for (size_t i = 0; i < g.size(); ++i)
+    b[i] = dt == SEMCL_DTYPE_FLOAT32 ? Bits(g[i])
+                                     : (dt == SEMCL_DTYPE_BFLOAT16 ? semcl_f32_to_bf16(g[i])
+                                                                   : semcl_f32_to_f16(g[i]));
+  return b;
+}
+
+std::vector<uint32_t> OutBits(const std::vector<uint8_t> &raw, semcl_dtype_t dt) {
+  const size_t es = dt == SEMCL_DTYPE_FLOAT32 ? 4 : 2;
+  std::vector<uint32_t> b(raw.size() / es);
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (es == 4) {
+      std::memcpy(&b[i], raw.data() + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, raw.data() + 2 * i, 2);
+      b[i] = h;
+    }
+  }
+  return b;
+}
+
+struct RowInputs {
+  std::vector<float> raw, pos, y, w, pw, up;
+};
+
+RowInputs MakeRows(std::mt19937_64 &rng, const OptCase &oc) {
+  std::normal_distribution<float> score(0.0f, 3.0f);
+  std::uniform_real_distribution<float> small(-0.05f, 0.05f), wdist(-1.0f, 3.0f);
+  RowInputs r;
+  const size_t B = (size_t)oc.B;
+  r.raw.resize(B), r.pos.resize(B), r.y.resize(B), r.w.resize(B), r.pw.resize(B), r.up.resize(B);
+  for (size_t b = 0; b < B; ++b) {
+    // every 4th row with small logits (the two gradient terms cancel: the fp64 path for some)
+    r.raw[b] = b % 4 == 1 ? small(rng) : score(rng);
+    r.pos[b] = b % 4 == 1 ? small(rng) : score(rng);
+    r.y[b] = b % 5 == 3 ? 0.3f : (float)(b % 2);  // soft labels: always the fp64 path
+    r.w[b] = b % 7 == 0 ? 0.0f : wdist(rng);
+    r.pw[b] = 0.5f + (float)(b % 9) * 0.5f;
+    r.up[b] = 0.25f + (float)(b % 11);
+  }
+  if (B > 40) {  // non-finite inputs in a few rows
+    r.raw[13] = std::nanf("");
+    r.pos[21] = INFINITY;
+    r.raw[34] = -INFINITY;
+  }
+  return r;
+}
+
+semcl_row_consts RowConsts(float lambda, float grad_scale, const float *up,
+                           semcl_reduction_t red, int64_t B, double N) {
+  semcl_row_consts c;
+  c.lambda = lambda;
+  c.grad_scale = grad_scale;
+  c.grad_upstream = up;
+  c.reduction = (int)red;
+  c.B = B;
+  c.N = N;
+  return c;
+}
+
+class RowEpilogueOptions : public ::testing::TestWithParam<OptCase> {};
+
+TEST_P(RowEpilogueOptions, PositiveOnlyEqualsTheRowDefinitionsBitForBit) {
+  const OptCase oc = GetParam();
+  const int64_t B = oc.B;
+  std::mt19937_64 rng(500 + B + (int64_t)oc.dt * 3 + (int64_t)oc.red);
+  RowInputs in = MakeRows(rng, oc);
+  const Scores raw = MakeScores(in.raw, oc.dt), pos = MakeScores(in.pos, oc.dt);
+  const float lambda = 0.75f, grad_scale = 1.5f;
+  const bool none = oc.red == SEMCL_REDUCTION_NONE;
+  const float *up = none ? in.up.data() : nullptr;
+  const semcl_row_consts c = RowConsts(lambda, grad_scale, up, oc.red, B, (double)B);
+  const float pw_one = 2.5f;
+
+  std::vector<float> e_loss(B), e_ctr(B), e_aux(B), e_graw(B), e_gpos(B);
+  std::vector<double> leaf_ctr(B), leaf_aux(B);
+  for (int64_t b = 0; b < B; ++b) {
+    const float w = oc.weights ? in.w[b] : 1.0f;
+    const float pw = oc.per_row_pw ? in.pw[b] : pw_one;
+    semcl_positive_only_finish_row(&c, b, raw.f32[b], pos.f32[b], in.y[b], w, pw, &e_loss[b],
+                                   &e_ctr[b], &e_aux[b], &e_graw[b], &e_gpos[b], &leaf_ctr[b],
+                                   &leaf_aux[b]);
+  }
+  float el = 0, elc = 0, ela = 0;
+  if (!none)
+    semcl_reduced_losses(&c, TreeSum(leaf_ctr.data(), B), TreeSum(leaf_aux.data(), B), (double)B,
+                         &el, &elc, &ela);
+  const std::vector<uint32_t> e_graw_bits = GradBits(e_graw, oc.dt),
+                              e_gpos_bits = GradBits(e_gpos, oc.dt);
+
+  semcl_context *ctx = nullptr;
+  ASSERT_EQ(semcl_create(&ctx, SEMCL_BACKEND_CPU), SEMCL_STATUS_SUCCESS);
+  semcl_options opt = SEMCL_OPTIONS_INIT;
+  opt.dtype = oc.dt;
+  opt.weight = oc.weights ? in.w.data() : nullptr;
+  opt.pos_weight = oc.per_row_pw ? in.pw.data() : &pw_one;
+  opt.pos_weight_count = oc.per_row_pw ? B : 1;
+  const size_t es = oc.dt == SEMCL_DTYPE_FLOAT32 ? 4 : 2;
+  for (semcl_cpu_isa_t isa : Levels()) {
+    ASSERT_EQ(semcl_set_cpu_isa(ctx, isa), SEMCL_STATUS_SUCCESS);
+    for (int threads : {1, 3}) {
+      SCOPED_TRACE(std::string("isa ") + semcl_cpu_isa_name(isa) + ", threads " +
+                   std::to_string(threads));
+      ASSERT_EQ(semcl_set_threads(ctx, threads), SEMCL_STATUS_SUCCESS);
+      const size_t n = none ? (size_t)B : 1;
+      std::vector<float> loss(n), ctr(n), aux(n);
+      std::vector<uint8_t> graw((size_t)B * es), gpos((size_t)B * es);
+      ASSERT_EQ(semcl_positive_only_ex(ctx, B, raw.Data(oc.dt), pos.Data(oc.dt), in.y.data(),
+                                       lambda, oc.red, &opt, grad_scale, up, loss.data(),
+                                       ctr.data(), aux.data(), graw.data(), gpos.data()),
+                SEMCL_STATUS_SUCCESS)
+          << semcl_last_error(ctx);
+      const std::vector<uint32_t> gr = OutBits(graw, oc.dt), gp = OutBits(gpos, oc.dt);
+      for (int64_t b = 0; b < B; ++b) {
+        ASSERT_EQ(gr[b], e_graw_bits[b]) << "grad_raw row " << b;
+        ASSERT_EQ(gp[b], e_gpos_bits[b]) << "grad_pos row " << b;
+        if (none) {
+          ASSERT_EQ(Bits(loss[b]), Bits(e_loss[b])) << "loss row " << b;
+          ASSERT_EQ(Bits(ctr[b]), Bits(e_ctr[b])) << "loss_ctr row " << b;
+          ASSERT_EQ(Bits(aux[b]), Bits(e_aux[b])) << "loss_aux row " << b;
+        }
+      }
+      if (!none) {
+        EXPECT_EQ(Bits(loss[0]), Bits(el));
+        EXPECT_EQ(Bits(ctr[0]), Bits(elc));
+        EXPECT_EQ(Bits(aux[0]), Bits(ela));
+      }
+    }
+  }
+  semcl_destroy(ctx);
+}
+
+// The pairwise loss with neg_count masks (rows with no real negative, counts past K and
+// negative counts included): expected from the canonical row sums over the real negatives and
+// semcl_pos_neg_finish_row; grad_neg from the row's fp64 coefficient.
+TEST_P(RowEpilogueOptions, PairwiseEqualsTheRowDefinitionsBitForBit) {
+  const OptCase oc = GetParam();
+  for (int64_t K : {1, 5, 16}) {
+    const int64_t B = oc.B;
+    SCOPED_TRACE("K " + std::to_string(K));
+    std::mt19937_64 rng(900 + B * 3 + K + (int64_t)oc.dt * 5 + (int64_t)oc.red);
+    RowInputs in = MakeRows(rng, oc);
+    std::normal_distribution<float> score(0.0f, 3.0f);
+    std::vector<float> negv((size_t)(B * K));
+    for (float &v : negv) v = score(rng);
+    std::vector<int32_t> count((size_t)B);
+    for (int64_t b = 0; b < B; ++b)
+      count[b] = b % 6 == 0 ? 0 : (b % 6 == 1 ? (int32_t)K + 3 : (b % 6 == 2 ? -2 : (int32_t)(b % (K + 1))));
+    const Scores raw = MakeScores(in.raw, oc.dt), pos = MakeScores(in.pos, oc.dt),
+                 neg = MakeScores(negv, oc.dt);
+    const float lambda = 0.75f, grad_scale = 1.5f, pw_one = 2.5f;
+    const bool none = oc.red == SEMCL_REDUCTION_NONE;
+    const float *up = none ? in.up.data() : nullptr;
+    double N = 0.0;
+    for (int64_t b = 0; b < B; ++b) N += (double)semcl_clamp_count(count[b], K);
+    const semcl_row_consts c = RowConsts(lambda, grad_scale, up, oc.red, B, N);
+
+    std::vector<float> e_loss(B), e_ctr(B), e_aux(B), e_graw(B), e_gpos(B), e_gneg(B * K);
+    std::vector<double> leaf_ctr(B), leaf_aux(B);
+    for (int64_t b = 0; b < B; ++b) {
+      const float w = oc.weights ? in.w[b] : 1.0f;
+      const float pw = oc.per_row_pw ? in.pw[b] : pw_one;
+      const int64_t n = semcl_clamp_count(count[b], K);
+      const float ns = semcl_neg_sign(in.y[b]);
+      const RowSums s = CanonicalRow(neg.f32.data() + b * K, n > 0 ? n : 1, pos.f32[b], ns);
+      const double sp = n > 0 ? s.softplus : 0.0, sg = n > 0 ? s.sigmoid : 0.0;
+      semcl_pos_neg_finish_row(&c, b, raw.f32[b], in.y[b], w, pw, n, sp, sg, &e_loss[b],
+                               &e_ctr[b], &e_aux[b], &e_graw[b], &e_gpos[b], &leaf_ctr[b],
+                               &leaf_aux[b]);
+      const double num = semcl_pos_neg_grad_numerator(semcl_row_upstream(&c, b), w, lambda, ns);
+      const double coef = semcl_pos_neg_neg_coef(num, semcl_pos_neg_denominator(&c, (double)n));
+      for (int64_t k = 0; k < K; ++k) {
+        float spk, sgk;
+        semcl_softplus_sigmoid(ns * (pos.f32[b] - neg.f32[b * K + k]), &spk, &sgk);
+        e_gneg[b * K + k] = k < n ? semcl_pos_neg_grad_neg(coef, sgk) : 0.0f;
+      }
+    }
+    float el = 0, elc = 0, ela = 0;
+    if (!none)
+      semcl_reduced_losses(&c, TreeSum(leaf_ctr.data(), B), TreeSum(leaf_aux.data(), B), N, &el,
+                           &elc, &ela);
+    const std::vector<uint32_t> e_graw_bits = GradBits(e_graw, oc.dt),
+                                e_gpos_bits = GradBits(e_gpos, oc.dt),
+                                e_gneg_bits = GradBits(e_gneg, oc.dt);
+
+    semcl_context *ctx = nullptr;
+    ASSERT_EQ(semcl_create(&ctx, SEMCL_BACKEND_CPU), SEMCL_STATUS_SUCCESS);
+    semcl_options opt = SEMCL_OPTIONS_INIT;
+    opt.dtype = oc.dt;
+    opt.neg_count = count.data();
+    opt.weight = oc.weights ? in.w.data() : nullptr;
+    opt.pos_weight = oc.per_row_pw ? in.pw.data() : &pw_one;
+    opt.pos_weight_count = oc.per_row_pw ? B : 1;
+    const size_t es = oc.dt == SEMCL_DTYPE_FLOAT32 ? 4 : 2;
+    for (semcl_cpu_isa_t isa : Levels()) {
+      ASSERT_EQ(semcl_set_cpu_isa(ctx, isa), SEMCL_STATUS_SUCCESS);
+      for (int threads : {1, 3}) {
+        SCOPED_TRACE(std::string("isa ") + semcl_cpu_isa_name(isa) + ", threads " +
+                     std::to_string(threads));
+        ASSERT_EQ(semcl_set_threads(ctx, threads), SEMCL_STATUS_SUCCESS);
+        const size_t n = none ? (size_t)B : 1;
+        std::vector<float> loss(n), ctr(n), aux(n);
+        std::vector<uint8_t> graw((size_t)B * es), gpos((size_t)B * es), gneg((size_t)(B * K) * es);
+        ASSERT_EQ(semcl_pos_neg_ex(ctx, B, K, raw.Data(oc.dt), pos.Data(oc.dt), neg.Data(oc.dt),
+                                   in.y.data(), lambda, oc.red, &opt, grad_scale, up,
+                                   loss.data(), ctr.data(), aux.data(), graw.data(), gpos.data(),
+                                   gneg.data()),
+                  SEMCL_STATUS_SUCCESS)
+            << semcl_last_error(ctx);
+        const std::vector<uint32_t> gr = OutBits(graw, oc.dt), gp = OutBits(gpos, oc.dt),
+                                    gn = OutBits(gneg, oc.dt);
+        for (int64_t b = 0; b < B; ++b) {
+          ASSERT_EQ(gr[b], e_graw_bits[b]) << "grad_raw row " << b;
+          ASSERT_EQ(gp[b], e_gpos_bits[b]) << "grad_pos row " << b;
+          if (none) {
+            ASSERT_EQ(Bits(loss[b]), Bits(e_loss[b])) << "loss row " << b;
+            ASSERT_EQ(Bits(ctr[b]), Bits(e_ctr[b])) << "loss_ctr row " << b;
+            ASSERT_EQ(Bits(aux[b]), Bits(e_aux[b])) << "loss_aux row " << b;
+          }
+        }
+        for (int64_t i = 0; i < B * K; ++i)
+          ASSERT_EQ(gn[i], e_gneg_bits[i]) << "grad_neg " << i / K << "," << i % K;
+        if (!none) {
+          EXPECT_EQ(Bits(loss[0]), Bits(el));
+          EXPECT_EQ(Bits(ctr[0]), Bits(elc));
+          EXPECT_EQ(Bits(aux[0]), Bits(ela));
+        }
+      }
+    }
+    semcl_destroy(ctx);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, RowEpilogueOptions,
+    ::testing::Values(OptCase{7, SEMCL_DTYPE_FLOAT32, SEMCL_REDUCTION_NONE, true, true},
+                      OptCase{300, SEMCL_DTYPE_FLOAT32, SEMCL_REDUCTION_NONE, true, true},
+                      OptCase{300, SEMCL_DTYPE_FLOAT32, SEMCL_REDUCTION_MEAN, false, false},
+                      OptCase{777, SEMCL_DTYPE_FLOAT32, SEMCL_REDUCTION_SUM, false, true},
+                      OptCase{777, SEMCL_DTYPE_BFLOAT16, SEMCL_REDUCTION_NONE, true, false},
+                      OptCase{300, SEMCL_DTYPE_FLOAT16, SEMCL_REDUCTION_MEAN, true, true},
+                      OptCase{20000, SEMCL_DTYPE_FLOAT32, SEMCL_REDUCTION_NONE, true, true},
+                      OptCase{20000, SEMCL_DTYPE_BFLOAT16, SEMCL_REDUCTION_MEAN, false, true}),
+    [](const ::testing::TestParamInfo<OptCase> &c) {
+      const char *dt = c.param.dt == SEMCL_DTYPE_FLOAT32
+                           ? "f32"
+                           : (c.param.dt == SEMCL_DTYPE_BFLOAT16 ? "bf16" : "f16");
+      const char *red = c.param.red == SEMCL_REDUCTION_NONE
+                            ? "none"
+                            : (c.param.red == SEMCL_REDUCTION_MEAN ? "mean" : "sum");
+      return "B" + std::to_string(c.param.B) + "_" + dt + "_" + red +
+             (c.param.per_row_pw ? "_pwrows" : "_pw1") + (c.param.weights ? "_w" : "_now");
+    });
 
 }  // namespace

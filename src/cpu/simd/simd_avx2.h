@@ -138,4 +138,25 @@ SIMD_INLINE float vf_fold(vf *acc, int vectors) {
   return _mm_cvtss_f32(w1);
 }
 
+/* Lane r = the in-register fold of rows[r] (lanes j + j+4, then j + j+2, then j + j+1, each
+ * sum with the lower lane first, as vf_fold): eight rows' folds in 3 + 2 + 1 adds. Rows r and
+ * r+4 share the first step (their halves side by side), rows r, r+1 of the result come from
+ * the two halves of each later step's vector. */
+SIMD_INLINE __m256 vf_fold_rows_w4(__m256 a, __m256 b) { /* [a lo+hi | b lo+hi] */
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+SIMD_INLINE vf vf_fold_rows(const vf *rows) {
+  /* h_r: row r's 4 sums in the low half, row r+4's in the high half */
+  const __m256 h0 = vf_fold_rows_w4(rows[0], rows[4]), h1 = vf_fold_rows_w4(rows[1], rows[5]);
+  const __m256 h2 = vf_fold_rows_w4(rows[2], rows[6]), h3 = vf_fold_rows_w4(rows[3], rows[7]);
+  /* w = 2: [r0 s0+s2, r0 s1+s3, r1 .., r1 .. | r4 .., r4 .., r5 .., r5 ..] */
+  const __m256 q01 = _mm256_add_ps(_mm256_shuffle_ps(h0, h1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm256_shuffle_ps(h0, h1, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 q23 = _mm256_add_ps(_mm256_shuffle_ps(h2, h3, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm256_shuffle_ps(h2, h3, _MM_SHUFFLE(3, 2, 3, 2)));
+  /* w = 1: [r0, r1, r2, r3 | r4, r5, r6, r7] */
+  return _mm256_add_ps(_mm256_shuffle_ps(q01, q23, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm256_shuffle_ps(q01, q23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 #endif /* SEMCL_SIMD_AVX2_H */

@@ -111,4 +111,15 @@ SIMD_INLINE float vf_fold(vf *acc, int vectors) {
   return _mm_cvtss_f32(w1);
 }
 
+/* Lane r = the in-register fold of rows[r] (vf_fold of that one vector), for 16 rows. Row by
+ * row through memory: simple rather than fast (this level is the widest, its rows the longest). */
+SIMD_INLINE vf vf_fold_rows(const vf *rows) {
+  float out[16];
+  for (int r = 0; r < 16; ++r) {
+    vf one = rows[r];
+    out[r] = vf_fold(&one, 1);
+  }
+  return _mm512_loadu_ps(out);
+}
+
 #endif /* SEMCL_SIMD_AVX512_H */

@@ -18,6 +18,8 @@
  *   vf_load/_n, vf_store/_n (and _bf16, _f16)   lanes j < n only for the _n forms (others
  *                          read as +0, never touched when storing)
  *   vf_fold(acc, v)        the canonical lane fold of semcl_fold.h over the first v vectors
+ *   vf_fold_rows(rows)     lane r: the in-register part of that fold (w = SIMD_W/2 .. 1) of
+ *                          rows[r], for SIMD_W vectors at once
  */
 #ifndef SEMCL_SIMD_SCALAR_H
 #define SEMCL_SIMD_SCALAR_H
@@ -91,5 +93,8 @@ SIMD_INLINE float vf_fold(vf *acc, int vectors) {
     for (int a = 0; a < w; ++a) acc[a] = acc[a] + acc[a + w];
   return acc[0];
 }
+
+/* One lane: nothing to fold. */
+SIMD_INLINE vf vf_fold_rows(const vf *rows) { return rows[0]; }
 
 #endif /* SEMCL_SIMD_SCALAR_H */
