@@ -276,16 +276,28 @@ SIMD_INLINE void chunk_body(const row_args *ra, int64_t begin, int64_t len, floa
   for (int a = 0; a < LANE_VECTORS; ++a) acc_sp[a] = acc_sg[a] = vf_zero();
   const row_args local = *ra; /* a copy: the gradient stores cannot alias it */
   const vf pos = vf_set1(ra->pos), neg_sign = vf_set1(ra->neg_sign), coef = vf_set1(ra->coef);
-  /* The lanes are independent sums, so one accumulator at a time walks the whole groups of 32
-   * terms (only two accumulators live: no spills; the chunk stays in L1 across the passes). */
+  /* The lanes are independent sums, and each adds its terms in increasing order whichever way
+   * the passes go, so the bits do not depend on it. fp32 on AVX2 / AVX-512: every accumulator in
+   * one pass, in the natural order, so that 4 (2) independent exp/log1p chains are in flight
+   * (AVX2: 10-30 % faster at K = 1024 than one accumulator at a time). 16-bit, and the scalar
+   * level's 32 accumulators: one accumulator at a time walks the whole groups of 32 terms (the
+   * conversions' registers left no room for more chains: interleaving was 5-10 % slower); the
+   * chunk stays in L1 across the passes. */
   const int64_t whole = len / SEMCL_LANES * SEMCL_LANES;
-  for (int a = 0; a < LANE_VECTORS; ++a) {
-    vf sp = acc_sp[a], sg = acc_sg[a];
+  if (dt == DT_F32 && LANE_VECTORS <= 4) {
     for (int64_t off = 0; off < whole; off += SEMCL_LANES)
-      chunk_vector(&local, begin + off + a * SIMD_W, SIMD_W, &sp, &sg, pos, neg_sign, coef, dt,
-                   mask, bwd, coef64);
-    acc_sp[a] = sp;
-    acc_sg[a] = sg;
+      for (int a = 0; a < LANE_VECTORS; ++a)
+        chunk_vector(&local, begin + off + a * SIMD_W, SIMD_W, &acc_sp[a], &acc_sg[a], pos,
+                     neg_sign, coef, dt, mask, bwd, coef64);
+  } else {
+    for (int a = 0; a < LANE_VECTORS; ++a) {
+      vf sp = acc_sp[a], sg = acc_sg[a];
+      for (int64_t off = 0; off < whole; off += SEMCL_LANES)
+        chunk_vector(&local, begin + off + a * SIMD_W, SIMD_W, &sp, &sg, pos, neg_sign, coef, dt,
+                     mask, bwd, coef64);
+      acc_sp[a] = sp;
+      acc_sg[a] = sg;
+    }
   }
   const int64_t off = whole;
   for (int a = 0; a < LANE_VECTORS && off + a * SIMD_W < len; ++a) {
