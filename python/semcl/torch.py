@@ -145,7 +145,9 @@ def pos_neg_loss_from_embeddings(user, item_raw, item_pos, item_neg, y, lambda_r
     """The pairwise loss of the dot-product scores s = score_scale * (user_b . item), with the
     embedding gradients from one fused call (no (B, K) score matrix, no (B, K, D) copy).
 
-    user, item_raw, item_pos: float32 (B, D). item_neg: (B, K, D), row b's own K negatives, or
+    user, item_raw, item_pos: (B, D), float32, bfloat16 or float16 (mixed dtypes are promoted
+    as scores are; gradients come back in each embedding's dtype, a 16-bit call being the
+    float32 call on the widened embeddings). item_neg: (B, K, D), row b's own K negatives, or
     (N, D), a pool every row is scored against (in-batch or sampled negatives; its gradient is
     summed over the rows). y: labels (B,) or (B, 1). Keywords as in pos_neg_loss (neg_mask
     (B, K) or (B, N); neg_count counts pool entries for a pool), plus score_scale (1/tau,
@@ -162,7 +164,7 @@ def positive_only_loss_from_embeddings(user, item_raw, item_pos, y, lambda_sem=1
                                        reduction="mean", *, weight=None, pos_weight=None,
                                        score_scale=1.0):
     """The positive-only loss of s = score_scale * (user_b . item) for item_raw and item_pos
-    (float32 (B, D) each, like user). Returns PositiveOnlyLossOutput(loss, loss_ctr, loss_pos)
+    ((B, D) each, like user; float32, bfloat16 or float16). Returns PositiveOnlyLossOutput(loss, loss_ctr, loss_pos)
     with autograd to user, item_raw and item_pos."""
     out = _embed_api.positive_only(user, item_raw, item_pos, y, lambda_sem, reduction, weight,
                                    pos_weight, score_scale)
