@@ -226,7 +226,6 @@ static void run_fp32(semcl_context *ctx, const semcl_embed_problem *p, int threa
 
 typedef struct convert_job {
   const semcl_embed_copy *copies;
-  int count;
   int64_t blocks[4]; /* tasks per copy */
   semcl_dtype_t dtype;
   int widen; /* 1: 16-bit -> fp32, 0: fp32 -> 16-bit */
@@ -257,7 +256,6 @@ static void convert(semcl_context *ctx, int threads, const semcl_embed_copy *cop
                     semcl_dtype_t dtype, int widen) {
   convert_job j;
   j.copies = copies;
-  j.count = count;
   j.dtype = dtype;
   j.widen = widen;
   int64_t tasks = 0;
